@@ -1,0 +1,3 @@
+import './backends/index.js';
+
+export * from './store/index.js';

@@ -1,0 +1,258 @@
+import {
+  ClosedError,
+  InvalidArgumentError,
+  KeyNotFoundError,
+  KVError,
+  PreviousNotSpecifiedError,
+} from './errors.js';
+import { isUnder, normalizeKey, normalizePrefix } from './keys.js';
+import { anySignal } from './signals.js';
+import type {
+  Capabilities,
+  GetOptions,
+  KVPair,
+  Locker,
+  LockOptions,
+  PutOptions,
+  Store,
+  Value,
+  WatchOptions,
+} from './types.js';
+import { sameBytes, toBytes } from './values.js';
+
+/** Largest value accepted, in bytes. */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+
+/** Default lock TTL when the caller gives none (ms). */
+export const DEFAULT_LOCK_TTL_MS = 15_000;
+
+/**
+ * The behaviour every backend shares, written once: key and value validation, the store
+ * prefix, TTL checks, the closed state, and watch hygiene (dedupe, never older, clean end on
+ * abort or close). A backend implements the `do*` methods on normalised, prefixed keys.
+ */
+export abstract class BaseStore implements Store {
+  abstract readonly capabilities: Capabilities;
+  readonly #prefix: string;
+  readonly #closing = new AbortController();
+  #closed = false;
+
+  constructor(prefix?: string) {
+    this.#prefix = prefix ? normalizePrefix(prefix) : '';
+  }
+
+  /** Aborts when the store closes; backends end their watches and timers on it. */
+  protected get closeSignal(): AbortSignal {
+    return this.#closing.signal;
+  }
+
+  /** A backend key as the caller sees it (without the store prefix). */
+  protected callerKey(key: string): string {
+    return this.#strip(key);
+  }
+
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  protected abstract doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void>;
+  /** null when absent. */
+  protected abstract doGet(key: string, consistent: boolean): Promise<KVPair | null>;
+  protected abstract doDelete(key: string): Promise<void>;
+  /** `dir` is '' or ends with '/'; keys returned in any order. */
+  protected abstract doList(dir: string): Promise<KVPair[]>;
+  protected abstract doDeleteTree(dir: string): Promise<void>;
+  protected abstract doAtomicPut(
+    key: string,
+    value: Uint8Array,
+    previous: KVPair | null,
+    ttlMs: number | undefined,
+  ): Promise<KVPair>;
+  protected abstract doAtomicDelete(key: string, previous: KVPair): Promise<void>;
+  /** Must end when `signal` aborts. */
+  protected abstract doWatch(key: string, signal: AbortSignal): AsyncIterable<KVPair | null>;
+  /** Must end when `signal` aborts; lists in any order. */
+  protected abstract doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]>;
+  protected abstract doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker;
+  protected abstract doClose(): Promise<void>;
+
+  protected doExists(key: string): Promise<boolean> {
+    return this.doGet(key, true).then((pair) => pair !== null);
+  }
+
+  async put(key: string, value: Value, opts?: PutOptions): Promise<void> {
+    const k = this.#key(key);
+    const bytes = checkValue(value);
+    const ttlMs = this.#ttl(opts?.ttl);
+    this.#checkOpen();
+    await this.doPut(k, bytes, ttlMs);
+  }
+
+  async get(key: string, opts?: GetOptions): Promise<KVPair> {
+    const k = this.#key(key);
+    this.#checkOpen();
+    const pair = await this.doGet(k, opts?.consistent ?? true);
+    if (pair === null) throw new KeyNotFoundError(this.#strip(k));
+    return this.#out(pair);
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = this.#key(key);
+    this.#checkOpen();
+    await this.doDelete(k);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const k = this.#key(key);
+    this.#checkOpen();
+    return this.doExists(k);
+  }
+
+  async list(prefix: string): Promise<KVPair[]> {
+    const dir = this.#dir(prefix);
+    this.#checkOpen();
+    return this.#outList(await this.doList(dir), dir);
+  }
+
+  async deleteTree(prefix: string): Promise<void> {
+    const dir = this.#dir(prefix);
+    this.#checkOpen();
+    await this.doDeleteTree(dir);
+  }
+
+  async atomicPut(key: string, value: Value, previous: KVPair | null, opts?: PutOptions): Promise<KVPair> {
+    const k = this.#key(key);
+    const bytes = checkValue(value);
+    const ttlMs = this.#ttl(opts?.ttl);
+    if (previous !== null) checkPrevious(previous, key);
+    this.#checkOpen();
+    return this.#out(await this.doAtomicPut(k, bytes, previous && { ...previous, key: k }, ttlMs));
+  }
+
+  async atomicDelete(key: string, previous: KVPair): Promise<void> {
+    const k = this.#key(key);
+    if (previous === null || previous === undefined) throw new PreviousNotSpecifiedError(key);
+    checkPrevious(previous, key);
+    this.#checkOpen();
+    await this.doAtomicDelete(k, { ...previous, key: k });
+  }
+
+  async *watch(key: string, opts?: WatchOptions): AsyncIterable<KVPair | null> {
+    const k = this.#key(key);
+    this.#checkOpen();
+    const signal = anySignal(opts?.signal, this.#closing.signal);
+    if (signal.aborted) return;
+    let last: KVPair | null | undefined;
+    for await (const state of this.doWatch(k, signal)) {
+      if (signal.aborted) return;
+      if (last !== undefined && sameState(last, state)) continue;
+      if (last && state && state.lastIndex < last.lastIndex) continue;
+      last = state;
+      yield state && this.#out(state);
+    }
+  }
+
+  async *watchTree(prefix: string, opts?: WatchOptions): AsyncIterable<KVPair[]> {
+    const dir = this.#dir(prefix);
+    this.#checkOpen();
+    const signal = anySignal(opts?.signal, this.#closing.signal);
+    if (signal.aborted) return;
+    let last: KVPair[] | undefined;
+    for await (const list of this.doWatchTree(dir, signal)) {
+      if (signal.aborted) return;
+      const sorted = this.#outList(list, dir);
+      if (last !== undefined && sameList(last, sorted)) continue;
+      last = sorted;
+      yield sorted;
+    }
+  }
+
+  newLock(key: string, opts?: LockOptions): Locker {
+    const k = this.#key(key);
+    const value = opts?.value === undefined ? new Uint8Array() : checkValue(opts.value);
+    const ttlMs = this.#ttl(opts?.ttl) ?? DEFAULT_LOCK_TTL_MS;
+    this.#checkOpen();
+    return this.doNewLock(k, value, ttlMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort(new ClosedError());
+    await this.doClose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError();
+  }
+
+  #key(key: string): string {
+    return this.#prefix + normalizeKey(key);
+  }
+
+  #dir(prefix: string): string {
+    const dir = normalizePrefix(prefix);
+    return this.#prefix + dir;
+  }
+
+  #ttl(ttl: number | undefined): number | undefined {
+    if (ttl === undefined) return undefined;
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+      throw new InvalidArgumentError(`ttl must be a positive number of milliseconds, got ${String(ttl)}`);
+    }
+    const cap = this.capabilities.ttl;
+    if (cap === null) throw new KVError('CALL_NOT_SUPPORTED', 'this backend does not support TTLs');
+    return Math.max(Math.ceil(ttl), cap.minMs);
+  }
+
+  #strip(key: string): string {
+    return key.slice(this.#prefix.length);
+  }
+
+  #out(pair: KVPair): KVPair {
+    return this.#prefix === '' ? pair : { ...pair, key: this.#strip(pair.key) };
+  }
+
+  #outList(pairs: KVPair[], dir: string): KVPair[] {
+    return pairs
+      .filter((p) => isUnder(p.key, dir))
+      .map((p) => this.#out(p))
+      .sort((a, b) => compareKeys(a.key, b.key));
+  }
+}
+
+/** Key order of every list: by code unit, like a byte-wise sort for ASCII keys. */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function checkValue(value: Value): Uint8Array {
+  const bytes = toBytes(value);
+  if (bytes.length > MAX_VALUE_BYTES) {
+    throw new InvalidArgumentError(`value is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  }
+  return bytes;
+}
+
+function checkPrevious(previous: KVPair, key: string): void {
+  if (typeof previous !== 'object' || typeof previous.lastIndex !== 'number' || previous.lastIndex <= 0) {
+    throw new InvalidArgumentError(`previous pair for ${key} has no valid lastIndex`);
+  }
+}
+
+function sameState(a: KVPair | null, b: KVPair | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.lastIndex === b.lastIndex && sameBytes(a.value, b.value);
+}
+
+function sameList(a: KVPair[], b: KVPair[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].key !== b[i].key || a[i].lastIndex !== b[i].lastIndex) return false;
+  }
+  return true;
+}
