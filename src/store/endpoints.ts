@@ -1,0 +1,28 @@
+import { InvalidArgumentError } from './errors.js';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** Parses `host:port` strings (IPv6 as `[::1]:port`); a missing port takes `defaultPort`. */
+export function parseEndpoints(endpoints: string[] | undefined, defaultPort: number): Endpoint[] {
+  const list = endpoints && endpoints.length > 0 ? endpoints : [`127.0.0.1:${defaultPort}`];
+  return list.map((raw) => parseEndpoint(raw, defaultPort));
+}
+
+export function parseEndpoint(raw: string, defaultPort: number): Endpoint {
+  const text = raw.trim().replace(/^[a-z]+:\/\//, '');
+  const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(text);
+  if (!match) throw new InvalidArgumentError(`bad endpoint ${JSON.stringify(raw)}: expected host:port`);
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new InvalidArgumentError(`bad port in endpoint ${JSON.stringify(raw)}`);
+  }
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** `host:port`, with brackets around IPv6 hosts. */
+export function formatEndpoint({ host, port }: Endpoint): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
