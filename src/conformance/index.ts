@@ -288,8 +288,9 @@ export function runConformance(options: ConformanceOptions): void {
           expect((await nextWithin(iter, 10_000)).value).toBeNull();
           const writes = ['1', '2', '3', '4', '5'];
           for (const v of writes) await store.put(k, v);
+          const seen = await readUntil(iter, (s) => text(s) === '5', 30_000);
           await store.delete(k);
-          const seen = await readUntil(iter, (s) => s === null, 30_000);
+          seen.push(...(await readUntil(iter, (s) => s === null, 30_000)));
           stop.abort();
           const values = seen.map(text);
           expect(values.at(-1)).toBeNull();

@@ -1,0 +1,216 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import { InvalidArgumentError, NotReachableError } from '../../store/errors.js';
+import { lmdbKey } from './lmdb-keys.js';
+
+/** One stored key: the full key (LMDB keys of long keys are hashed), value, revision, expiry. */
+export interface StoredRecord {
+  k: string;
+  v: Uint8Array;
+  r: number;
+  /** Wall-clock expiry (ms since epoch) of a TTL key. */
+  e?: number;
+}
+
+/** Called after a change; `keys` lists the changed keys when known (this process's writes). */
+export type ChangeListener = (keys: string[] | null) => void;
+
+const POLL_MS = 50;
+const SWEEP_MS = 100;
+
+/**
+ * One LMDB environment per directory and process, shared by every local store opened on it:
+ * the key records, an expiry index, the revision counter, TTL sweeping, and the change feed
+ * (this process's writes at once, other processes' through a poll of the revision counter).
+ */
+export class LocalEnvironment {
+  static readonly #open = new Map<string, LocalEnvironment>();
+  readonly path: string;
+  readonly #root: RootDatabase;
+  readonly kv: Database<StoredRecord, string>;
+  readonly #expiry: Database<string, string>;
+  readonly #meta: Database<number, string>;
+  readonly #listeners = new Set<ChangeListener>();
+  #references = 0;
+  #seenRevision = 0;
+  #poller: NodeJS.Timeout | null = null;
+  readonly #sweeper: NodeJS.Timeout;
+
+  static acquire(dir: string): LocalEnvironment {
+    if (!dir || !dir.startsWith('/'))
+      throw new InvalidArgumentError(`local store needs an absolute directory, got ${JSON.stringify(dir)}`);
+    const path = resolve(dir);
+    let env = LocalEnvironment.#open.get(path);
+    if (!env) {
+      env = new LocalEnvironment(path);
+      LocalEnvironment.#open.set(path, env);
+    }
+    env.#references++;
+    return env;
+  }
+
+  private constructor(path: string) {
+    this.path = path;
+    try {
+      mkdirSync(path, { recursive: true });
+      this.#root = open({ path: join(path, 'kvkit.mdb'), maxDbs: 4 });
+    } catch (err) {
+      throw new NotReachableError(`cannot open local store at ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.kv = this.#root.openDB<StoredRecord, string>({ name: 'kv' });
+    this.#expiry = this.#root.openDB<string, string>({ name: 'expiry' });
+    this.#meta = this.#root.openDB<number, string>({ name: 'meta' });
+    this.#seenRevision = this.revision();
+    this.#sweeper = setInterval(() => void this.#sweep(), SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  revision(): number {
+    return this.#meta.get('revision') ?? 0;
+  }
+
+  /** Reads the live record of `key`: null when absent or expired. */
+  read(key: string): StoredRecord | null {
+    const record = this.kv.get(lmdbKey(key));
+    if (!record || record.k !== key || isExpired(record)) return null;
+    return record;
+  }
+
+  /** Live records whose key starts with `dir` ('' for all). */
+  scan(dir: string): StoredRecord[] {
+    const start = lmdbKey(dir, true);
+    const out: StoredRecord[] = [];
+    for (const { key, value } of this.kv.getRange({ start })) {
+      if (!key.startsWith(start)) break;
+      if (value.k.startsWith(dir) && !isExpired(value)) out.push(value);
+    }
+    return out;
+  }
+
+  /**
+   * Runs `change` in one durable write transaction (serialised across processes by LMDB's
+   * writer lock). `change` gets the next revision and returns the keys it changed (none: no
+   * revision is used) plus a result; watchers are told once the commit is on disk.
+   */
+  async write<T>(change: (tx: WriteScope) => { changed: string[]; result: T }): Promise<T> {
+    const outcome = await this.#root.transaction(() => {
+      const scope = new WriteScope(this, this.revision() + 1);
+      const out = change(scope);
+      if (out.changed.length > 0) this.#meta.putSync('revision', scope.revision);
+      return out;
+    });
+    await this.#root.flushed;
+    if (outcome.changed.length > 0) this.#emit(outcome.changed);
+    return outcome.result;
+  }
+
+  putRecord(record: StoredRecord): void {
+    const key = lmdbKey(record.k);
+    const old = this.kv.get(key);
+    if (old?.e !== undefined) this.#expiry.removeSync(expiryKey(old.e, old.k));
+    this.kv.putSync(key, record);
+    if (record.e !== undefined) this.#expiry.putSync(expiryKey(record.e, record.k), record.k);
+  }
+
+  removeRecord(key: string): boolean {
+    const old = this.kv.get(lmdbKey(key));
+    if (!old || old.k !== key) return false;
+    if (old.e !== undefined) this.#expiry.removeSync(expiryKey(old.e, old.k));
+    this.kv.removeSync(lmdbKey(key));
+    return true;
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    if (!this.#poller) {
+      this.#seenRevision = this.revision();
+      this.#poller = setInterval(() => this.#poll(), POLL_MS);
+      this.#poller.unref();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#poller) {
+        clearInterval(this.#poller);
+        this.#poller = null;
+      }
+    };
+  }
+
+  async release(): Promise<void> {
+    if (--this.#references > 0) return;
+    LocalEnvironment.#open.delete(this.path);
+    clearInterval(this.#sweeper);
+    if (this.#poller) clearInterval(this.#poller);
+    this.#listeners.clear();
+    await this.#root.close();
+  }
+
+  #emit(keys: string[] | null): void {
+    for (const listener of [...this.#listeners]) listener(keys);
+  }
+
+  /** Other processes' writes show up as a new revision. */
+  #poll(): void {
+    this.#root.resetReadTxn();
+    const revision = this.revision();
+    if (revision === this.#seenRevision) return;
+    this.#seenRevision = revision;
+    this.#emit(null);
+  }
+
+  async #sweep(): Promise<void> {
+    const now = Date.now();
+    const due: string[] = [];
+    for (const { value } of this.#expiry.getRange({ end: expiryKey(now + 1, ''), limit: 1000 }))
+      due.push(value);
+    if (due.length === 0) return;
+    await this.write((tx) => {
+      const changed = due.filter((key) => {
+        const record = this.kv.get(lmdbKey(key));
+        return record !== undefined && record.k === key && isExpired(record) && tx.remove(key);
+      });
+      return { changed, result: undefined };
+    }).catch(() => {
+      // Closed while sweeping, or another process swept first: the next sweep retries.
+    });
+  }
+}
+
+/** The writes one transaction may make; all get the same new revision. */
+export class WriteScope {
+  constructor(
+    private readonly env: LocalEnvironment,
+    readonly revision: number,
+  ) {}
+
+  read(key: string): StoredRecord | null {
+    return this.env.read(key);
+  }
+
+  scan(dir: string): StoredRecord[] {
+    return this.env.scan(dir);
+  }
+
+  put(key: string, value: Uint8Array, ttlMs: number | undefined): StoredRecord {
+    const record: StoredRecord = { k: key, v: value, r: this.revision };
+    if (ttlMs !== undefined) record.e = Date.now() + ttlMs;
+    this.env.putRecord(record);
+    return record;
+  }
+
+  remove(key: string): boolean {
+    return this.env.removeRecord(key);
+  }
+}
+
+function isExpired(record: StoredRecord): boolean {
+  return record.e !== undefined && record.e <= Date.now();
+}
+
+/** Expiry index key: zero-padded time first, so a range read finds what is due. */
+function expiryKey(expiresAt: number, key: string): string {
+  return `${String(expiresAt).padStart(16, '0')}|${key}`;
+}
