@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import '../backends/index.js';
+import { createStore } from '../store/create-store.js';
+import { KVError } from '../store/errors.js';
+import { type CliContext, type CommandModule, DEFAULT_STORE_URL } from './context.js';
+import { UsageError } from './kv.js';
+
+const groups: Record<string, () => Promise<CommandModule>> = {
+  get: () => import('./kv.js'),
+  put: () => import('./kv.js'),
+  del: () => import('./kv.js'),
+  ls: () => import('./kv.js'),
+  watch: () => import('./kv.js'),
+  lock: () => import('./kv.js'),
+};
+
+const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
+
+  kvkit get|put|del|ls|watch|lock KEY ...   key-value commands on any store
+${Object.keys(groups).some((g) => g === 'raft') ? '  kvkit raft start|status|members|remove|certs   the embedded Raft cluster\n' : ''}
+Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
+Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;
+
+/** Registers a command group (`kvkit <name> ...`); used by the modules that add groups. */
+export function commandGroups(): Record<string, () => Promise<CommandModule>> {
+  return groups;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [group] = argv;
+  if (!group || group === '--help' || group === '-h' || group === 'help' || !groups[group]) {
+    process.stdout.write(`${help}\n`);
+    return group && !['--help', '-h', 'help'].includes(group) ? 2 : 0;
+  }
+  const { values } = parseArgs({ args: argv, strict: false, options: { store: { type: 'string' } } });
+  const url =
+    (typeof values.store === 'string' ? values.store : undefined) ??
+    process.env.KVKIT_STORE ??
+    DEFAULT_STORE_URL;
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+  const ctx: CliContext = {
+    openStore: () => createStore(url),
+    stdout: (t) => process.stdout.write(`${t}\n`),
+    stderr: (t) => process.stderr.write(`${t}\n`),
+    signal: stop.signal,
+  };
+  const module = await groups[group]();
+  const args = ['get', 'put', 'del', 'ls', 'watch', 'lock'].includes(group) ? argv : argv.slice(1);
+  return module.run(args, ctx);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) process.stderr.write(`usage: ${err.message}\n`);
+    else if (err instanceof KVError) process.stderr.write(`kvkit: ${err.code}: ${err.message}\n`);
+    else process.stderr.write(`kvkit: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);
