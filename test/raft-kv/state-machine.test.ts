@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { encodeRequest, type KvCommand, type KvRequest, KvStateMachine } from '../../src/raft/kv/index.js';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : null);
+
+/** Applies commands at consecutive log indexes, as a node would. */
+function machine() {
+  const sm = new KvStateMachine({ historyLimit: 100 });
+  let index = 0;
+  const run = (cmd: KvCommand, session?: { client: string; seq: number }) =>
+    sm.apply(encodeRequest({ ...session, cmd } as KvRequest), { index: ++index, term: 1 });
+  return { sm, run };
+}
+
+describe('KvStateMachine', () => {
+  it('gives every change a new revision that becomes the key lastIndex', () => {
+    const { sm, run } = machine();
+    expect(run({ op: 'put', key: 'a', value: bytes('1') })).toEqual({ ok: true, revision: 1 });
+    run({ op: 'put', key: 'b', value: bytes('2') });
+    run({ op: 'put', key: 'a', value: bytes('3') });
+    expect(sm.get('a')?.lastIndex).toBe(3);
+    expect(sm.get('b')?.lastIndex).toBe(2);
+    expect(sm.revision).toBe(3);
+  });
+
+  it('lists the keys of a directory in order', () => {
+    const { sm, run } = machine();
+    for (const k of ['d/b', 'd/a', 'e/x', 'd/c/d', 'dd/x']) run({ op: 'put', key: k, value: bytes(k) });
+    expect(sm.list('d/').map((p) => p.key)).toEqual(['d/a', 'd/b', 'd/c/d']);
+    expect(sm.list('').length).toBe(5);
+  });
+
+  it('creates with cas prev 0 and swaps only on the current revision', () => {
+    const { sm, run } = machine();
+    expect(run({ op: 'cas', key: 'k', value: bytes('1'), prev: 0 })).toEqual({ ok: true, revision: 1 });
+    expect(run({ op: 'cas', key: 'k', value: bytes('x'), prev: 0 })).toMatchObject({
+      ok: false,
+      code: 'KEY_EXISTS',
+    });
+    expect(run({ op: 'cas', key: 'k', value: bytes('x'), prev: 7 })).toMatchObject({
+      ok: false,
+      code: 'KEY_MODIFIED',
+    });
+    expect(run({ op: 'cas', key: 'k', value: bytes('2'), prev: 1 })).toEqual({ ok: true, revision: 2 });
+    expect(str(sm.get('k')?.value)).toBe('2');
+  });
+
+  it('deletes by compare-and-delete only on the current revision, KEY_NOT_FOUND when absent', () => {
+    const { sm, run } = machine();
+    run({ op: 'put', key: 'k', value: bytes('1') });
+    expect(run({ op: 'cad', key: 'k', prev: 9 })).toMatchObject({ ok: false, code: 'KEY_MODIFIED' });
+    expect(run({ op: 'cad', key: 'k', prev: 1 })).toMatchObject({ ok: true });
+    expect(run({ op: 'cad', key: 'k', prev: 1 })).toMatchObject({ ok: false, code: 'KEY_NOT_FOUND' });
+    expect(sm.get('k')).toBeNull();
+  });
+
+  it('deletes a whole tree at one revision', () => {
+    const { sm, run } = machine();
+    for (const k of ['t/a', 't/b', 'tt']) run({ op: 'put', key: k, value: bytes(k) });
+    const events: number[] = [];
+    sm.onChange((es) => events.push(...es.map((e) => e.revision)));
+    expect(run({ op: 'delTree', dir: 't/' })).toEqual({ ok: true, revision: 4 });
+    expect(events).toEqual([4, 4]);
+    expect(sm.list('').map((p) => p.key)).toEqual(['tt']);
+  });
+
+  it('binds a TTL write to a lease whose revocation deletes the key', () => {
+    const { sm, run } = machine();
+    const leaseEvents: (number | null)[] = [];
+    sm.onLease((es) => leaseEvents.push(...es.map((e) => e.ttlMs)));
+    run({ op: 'put', key: 'tmp', value: bytes('v'), ttlMs: 500 });
+    const [{ lease }] = sm.leases();
+    expect(leaseEvents).toEqual([500]);
+    run({ op: 'leaseRevoke', lease });
+    expect(sm.get('tmp')).toBeNull();
+    expect(sm.leases()).toEqual([]);
+    expect(leaseEvents).toEqual([500, null]);
+  });
+
+  it('drops the old lease when a TTL key is rewritten, so the clock restarts', () => {
+    const { sm, run } = machine();
+    run({ op: 'put', key: 'tmp', value: bytes('1'), ttlMs: 500 });
+    const [first] = sm.leases();
+    run({ op: 'put', key: 'tmp', value: bytes('2'), ttlMs: 500 });
+    const leases = sm.leases();
+    expect(leases.length).toBe(1);
+    expect(leases[0].lease).not.toBe(first.lease);
+    expect(run({ op: 'leaseRevoke', lease: first.lease })).toMatchObject({
+      ok: false,
+      code: 'LEASE_NOT_FOUND',
+    });
+    expect(str(sm.get('tmp')?.value)).toBe('2');
+    run({ op: 'put', key: 'tmp', value: bytes('3') });
+    expect(sm.leases()).toEqual([]);
+  });
+
+  it('hands a lock to waiters in the order they queued, and the key holds the holder value', () => {
+    const { sm, run } = machine();
+    const lease = (run({ op: 'leaseGrant', ttlMs: 1000 }) as { lease: number }).lease;
+    const take = (owner: string) => run({ op: 'lockAcquire', key: 'L', value: bytes(owner), lease, owner });
+    expect(take('a')).toMatchObject({ acquired: true });
+    expect(take('b')).toMatchObject({ acquired: false });
+    expect(take('c')).toMatchObject({ acquired: false });
+    expect(sm.lockHolder('L')).toBe('a');
+    expect(str(sm.get('L')?.value)).toBe('a');
+    run({ op: 'lockRelease', key: 'L', owner: 'b' });
+    run({ op: 'lockRelease', key: 'L', owner: 'a' });
+    expect(sm.lockHolder('L')).toBe('c');
+    expect(str(sm.get('L')?.value)).toBe('c');
+    run({ op: 'lockRelease', key: 'L', owner: 'c' });
+    expect(sm.lockHolder('L')).toBeNull();
+    expect(sm.get('L')).toBeNull();
+  });
+
+  it('passes a lock on when the holder lease is revoked', () => {
+    const { sm, run } = machine();
+    const l1 = (run({ op: 'leaseGrant', ttlMs: 1000 }) as { lease: number }).lease;
+    const l2 = (run({ op: 'leaseGrant', ttlMs: 1000 }) as { lease: number }).lease;
+    run({ op: 'lockAcquire', key: 'L', value: bytes('one'), lease: l1, owner: 'one' });
+    run({ op: 'lockAcquire', key: 'L', value: bytes('two'), lease: l2, owner: 'two' });
+    run({ op: 'leaseRevoke', lease: l1 });
+    expect(sm.lockHolder('L')).toBe('two');
+    expect(run({ op: 'lockAcquire', key: 'L', value: bytes('x'), lease: l1, owner: 'x' })).toMatchObject({
+      ok: false,
+      code: 'LEASE_NOT_FOUND',
+    });
+  });
+
+  it('applies a retried request of a client session once and answers it as the first time', () => {
+    const { sm, run } = machine();
+    const session = { client: 'c1', seq: 1 };
+    const first = run({ op: 'cas', key: 'k', value: bytes('1'), prev: 0 }, session);
+    const retry = run({ op: 'cas', key: 'k', value: bytes('1'), prev: 0 }, session);
+    expect(retry).toEqual(first);
+    expect(first).toMatchObject({ ok: true });
+    expect(sm.revision).toBe(1);
+    expect(run({ op: 'put', key: 'k', value: bytes('2') }, { client: 'c1', seq: 2 })).toMatchObject({
+      revision: 2,
+    });
+  });
+
+  it('resumes watch history after a revision, and reports compacted history as null', () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 10; i++) run({ op: 'put', key: `k${i}`, value: bytes(String(i)) });
+    expect(sm.eventsAfter(7)?.map((e) => e.key)).toEqual(['k7', 'k8', 'k9']);
+    expect(sm.eventsAfter(10)).toEqual([]);
+    run({ op: 'compact', revision: 5 });
+    expect(sm.eventsAfter(3)).toBeNull();
+    expect(sm.eventsAfter(5)?.length).toBe(5);
+  });
+
+  it('restores from a snapshot to an identical machine that behaves the same', () => {
+    const a = machine();
+    const lease = (a.run({ op: 'leaseGrant', ttlMs: 900 }) as { lease: number }).lease;
+    a.run({ op: 'put', key: 'x/1', value: bytes('1') });
+    a.run({ op: 'put', key: 'x/2', value: bytes('2'), ttlMs: 300 });
+    a.run({ op: 'lockAcquire', key: 'L', value: bytes('me'), lease, owner: 'me' });
+    a.run({ op: 'cas', key: 'x/1', value: bytes('3'), prev: 2 }, { client: 'c', seq: 1 });
+    const b = new KvStateMachine();
+    b.restore(a.sm.snapshot(), { index: 5, term: 1 });
+    expect(b.snapshot()).toEqual(a.sm.snapshot());
+    expect(b.list('x/')).toEqual(a.sm.list('x/'));
+    expect(b.lockHolder('L')).toBe('me');
+    const retry = encodeRequest({
+      client: 'c',
+      seq: 1,
+      cmd: { op: 'cas', key: 'x/1', value: bytes('3'), prev: 2 },
+    });
+    expect(b.apply(retry, { index: 6, term: 1 })).toEqual(a.sm.apply(retry, { index: 6, term: 1 }));
+    expect(b.revision).toBe(a.sm.revision);
+  });
+});
