@@ -3,3 +3,4 @@ import { registerBackend } from '../store/registry.js';
 // Built-in backends, loaded on first use so a memory user never loads a gRPC client.
 registerBackend('memory', async (o) => (await import('./memory/index.js')).openMemoryStore(o));
 registerBackend('local', async (o) => (await import('./local/index.js')).openLocalStore(o));
+registerBackend('etcd', async (o) => (await import('./etcd/index.js')).openEtcdStore(o));

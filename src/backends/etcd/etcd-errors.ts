@@ -1,0 +1,71 @@
+import {
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  GRPCCancelledError,
+  GRPCDeadlineExceededError,
+  GRPCFailedPreconditionError,
+  GRPCInvalidArgumentError,
+  GRPCOutOfRangeError,
+  GRPCUnauthenticatedError,
+  GRPCUnavailableError,
+  GRPCUnknownError,
+} from 'etcd3';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  KVError,
+  NotReachableError,
+  TimeoutError,
+} from '../../store/errors.js';
+
+/** etcd refused the credentials or the role lacks a permission (etcd's own code, not a contract one). */
+export class PermissionDeniedError extends KVError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PERMISSION_DENIED', message, options);
+  }
+}
+
+/** Any other failure etcd reported, with etcd's error as the cause. */
+export class EtcdServerError extends KVError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SERVER_ERROR', message, options);
+  }
+}
+
+/**
+ * Maps an error of the etcd3 client onto a kvkit error that keeps the original as `cause`.
+ * `what` names the call for the message. A deadline means the outcome is unknown: TIMEOUT
+ * (the open probe turns it into NOT_REACHABLE, since nothing was sent that could have applied).
+ */
+export function toKVError(err: unknown, what: string): KVError {
+  if (err instanceof KVError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  const options = { cause: err };
+  if (err instanceof GRPCDeadlineExceededError) {
+    return new TimeoutError(`etcd did not answer ${what} before the deadline`, options);
+  }
+  if (
+    err instanceof GRPCUnavailableError ||
+    err instanceof GRPCCancelledError ||
+    (err instanceof GRPCUnknownError && /connect|socket|stream|ECONN/i.test(detail))
+  ) {
+    return new NotReachableError(`etcd is not reachable (${what}): ${detail}`, options);
+  }
+  if (err instanceof ClientClosedError) return new ClosedError();
+  if (
+    err instanceof EtcdPermissionDeniedError ||
+    err instanceof EtcdAuthenticationFailedError ||
+    err instanceof GRPCUnauthenticatedError
+  ) {
+    return new PermissionDeniedError(`etcd refused ${what}: ${detail}`, options);
+  }
+  if (
+    err instanceof GRPCInvalidArgumentError ||
+    err instanceof GRPCOutOfRangeError ||
+    err instanceof GRPCFailedPreconditionError
+  ) {
+    return new InvalidArgumentError(`etcd rejected ${what}: ${detail}`, options);
+  }
+  return new EtcdServerError(`etcd failed ${what}: ${detail}`, options);
+}
