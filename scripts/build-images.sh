@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Builds the local server images the integration tests use when no registry is reachable:
+#   kvkit/etcd:3.4         etcd-server + etcd-client 3.4 from Debian bookworm
+#   kvkit/consul:1.8.7     consul 1.8.7 from the Debian bullseye archive
+#   kvkit/zookeeper:3.8    zookeeper 3.8 + default-jre-headless on a debootstrapped bookworm
+# No Dockerfile base image is pulled: each image is a root filesystem made here and given to
+# `docker import`. Downloads and the ZooKeeper rootfs are cached under KVKIT_IMAGE_CACHE, so a
+# rebuild is quick; an image that already exists is skipped unless FORCE=1.
+# Usage: scripts/build-images.sh [etcd|consul|zookeeper ...]   (default: all three)
+# Needs root (debootstrap, chroot) and a running dockerd (scripts/install-docker.sh).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+CACHE="${KVKIT_IMAGE_CACHE:-/var/cache/kvkit-images}"
+MIRROR="${KVKIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+FORCE="${FORCE:-0}"
+
+ETCD_IMAGE=kvkit/etcd:3.4
+CONSUL_IMAGE=kvkit/consul:1.8.7
+ZOOKEEPER_IMAGE=kvkit/zookeeper:3.8
+
+log() { printf '[build-images] %s\n' "$*" >&2; }
+mkdir -p "$CACHE"
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# Downloads .deb files of SUITE into $CACHE/debs-SUITE through a private apt state, so the
+# machine's own apt configuration and lists are never touched.
+apt_download() {
+  local suite="$1"; shift
+  local dir="$CACHE/apt-$suite" out="$CACHE/debs-$suite"
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$out"
+  local missing=()
+  for pkg in "$@"; do
+    compgen -G "$out/${pkg}_*.deb" >/dev/null || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "deb $MIRROR $suite main" >"$dir/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o Dir::Etc::sourceparts=/dev/null
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o Debug::NoLocking=1
+    -o APT::Sandbox::User=root -qq)
+  log "apt: fetching ${missing[*]} from $suite"
+  apt-get "${opts[@]}" update
+  (cd "$out" && apt-get "${opts[@]}" download "${missing[@]}")
+}
+
+# Copies BINARY and every shared library ldd lists for it into ROOTFS, at the same paths.
+copy_with_libs() {
+  local rootfs="$1" bin="$2"
+  local lib
+  for lib in $(ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+' || true); do
+    [ -e "$lib" ] && cp --parents -L -n "$lib" "$rootfs/"
+  done
+}
+
+# A minimal filesystem every image needs: /tmp, a root user, /bin/sh (dash: only needs libc).
+base_rootfs() {
+  local rootfs="$1"
+  mkdir -p "$rootfs"/{tmp,etc,bin,usr/local/bin,root}
+  chmod 1777 "$rootfs/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  echo 'hosts: files dns' >"$rootfs/etc/nsswitch.conf"
+  cp /bin/dash "$rootfs/bin/sh"
+  copy_with_libs "$rootfs" /bin/dash
+}
+
+build_etcd() {
+  apt_download bookworm etcd-server etcd-client
+  local work; work="$(mktemp -d)"
+  local pkgs="$work/pkgs" rootfs="$work/rootfs"
+  for deb in "$CACHE"/debs-bookworm/etcd-server_*.deb "$CACHE"/debs-bookworm/etcd-client_*.deb; do
+    dpkg -x "$deb" "$pkgs"
+  done
+  base_rootfs "$rootfs"
+  install -m 0755 "$pkgs/usr/bin/etcd" "$pkgs/usr/bin/etcdctl" "$rootfs/usr/local/bin/"
+  copy_with_libs "$rootfs" "$rootfs/usr/local/bin/etcd"
+  copy_with_libs "$rootfs" "$rootfs/usr/local/bin/etcdctl"
+  mkdir -p "$rootfs/etcd-data"
+  # Same layout as the official quay.io/coreos/etcd image (/usr/local/bin, no entrypoint), so
+  # the harness passes one command line to either. CMD is a usable single-node default.
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+    --change 'ENV ETCDCTL_API=3' \
+    --change 'EXPOSE 2379 2380' \
+    --change 'CMD ["etcd","--name","kvkit","--data-dir","/etcd-data","--listen-client-urls","http://0.0.0.0:2379","--advertise-client-urls","http://127.0.0.1:2379","--listen-peer-urls","http://127.0.0.1:2380","--initial-advertise-peer-urls","http://127.0.0.1:2380","--initial-cluster","kvkit=http://127.0.0.1:2380"]' \
+    - "$ETCD_IMAGE" >/dev/null
+  rm -rf "$work"
+}
+
+build_consul() {
+  apt_download bullseye consul
+  local work; work="$(mktemp -d)"
+  local pkgs="$work/pkgs" rootfs="$work/rootfs"
+  dpkg -x "$(ls "$CACHE"/debs-bullseye/consul_*.deb | head -n1)" "$pkgs"
+  base_rootfs "$rootfs"
+  install -m 0755 "$pkgs/usr/bin/consul" "$rootfs/usr/local/bin/consul"
+  copy_with_libs "$rootfs" "$rootfs/usr/local/bin/consul"
+  mkdir -p "$rootfs/consul/data" "$rootfs/consul/config"
+  # ENTRYPOINT consul + CMD args mirrors how the official hashicorp/consul image treats
+  # `agent ...` arguments, so the harness passes the same command to either.
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+    --change 'EXPOSE 8300 8301 8302 8500 8600' \
+    --change 'ENTRYPOINT ["consul"]' \
+    --change 'CMD ["agent","-dev","-client","0.0.0.0"]' \
+    - "$CONSUL_IMAGE" >/dev/null
+  rm -rf "$work"
+}
+
+# debootstrap + JRE + zookeeper is the slow part (~1 min): the finished rootfs is cached as a
+# tarball and only rebuilt when missing (or with FORCE_ROOTFS=1).
+zookeeper_rootfs_tar() {
+  local tarball="$CACHE/zookeeper-rootfs.tar"
+  if [ -s "$tarball" ] && [ "${FORCE_ROOTFS:-0}" != 1 ]; then
+    echo "$tarball"; return 0
+  fi
+  local rootfs="$CACHE/zookeeper-rootfs"
+  # Never leave proc mounted, even when a step fails.
+  cleanup_zk() { mountpoint -q "$rootfs/proc" && umount "$rootfs/proc" || true; }
+  trap cleanup_zk EXIT
+  cleanup_zk
+  rm -rf "$rootfs"
+  log "debootstrap bookworm (minbase) into $rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
+    { tail -n 30 "$CACHE/debootstrap.log" >&2; return 1; }
+  mount -t proc proc "$rootfs/proc" # Java's post-install needs /proc
+  log "installing zookeeper + default-jre-headless in the rootfs"
+  chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
+    'apt-get update -qq && apt-get install -y -qq --no-install-recommends zookeeper default-jre-headless >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  umount "$rootfs/proc"
+  trap - EXIT
+  # zkCli.sh logs to /var/log/zookeeper: keep it writable in the image.
+  mkdir -p "$rootfs/var/lib/zookeeper" "$rootfs/var/log/zookeeper"
+  tar -C "$rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  rm -rf "$rootfs"
+  echo "$tarball"
+}
+
+build_zookeeper() {
+  local tarball; tarball="$(zookeeper_rootfs_tar)"
+  # The start script is not in the cached rootfs (it may change more often): append it to a copy.
+  local overlay; overlay="$(mktemp -d)"
+  install -D -m 0755 "$ROOT/docker/zookeeper/kvkit-zk-start" "$overlay/usr/local/bin/kvkit-zk-start"
+  local combined="$overlay.tar"
+  cp "$tarball" "$combined"
+  tar -C "$overlay" -rf "$combined" ./usr/local/bin/kvkit-zk-start
+  docker import \
+    --change 'ENV PATH=/usr/local/bin:/usr/share/zookeeper/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'EXPOSE 2181' \
+    --change 'CMD ["/usr/local/bin/kvkit-zk-start"]' \
+    "$combined" "$ZOOKEEPER_IMAGE" >/dev/null
+  rm -rf "$overlay" "$combined"
+}
+
+build() {
+  local name="$1" image="$2"
+  if image_exists "$image" && [ "$FORCE" != 1 ]; then
+    log "$image exists (FORCE=1 rebuilds)"
+    return 0
+  fi
+  local t0; t0=$(date +%s%N)
+  "build_$name"
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  log "$image built in $((ms / 1000)).$(( (ms % 1000) / 100 ))s"
+}
+
+if ! docker info >/dev/null 2>&1; then
+  log "docker is not answering: run scripts/install-docker.sh first"
+  exit 1
+fi
+
+kinds=("$@")
+[ "${#kinds[@]}" -eq 0 ] && kinds=(etcd consul zookeeper)
+for kind in "${kinds[@]}"; do
+  case "$kind" in
+    etcd) build etcd "$ETCD_IMAGE" ;;
+    consul) build consul "$CONSUL_IMAGE" ;;
+    zookeeper) build zookeeper "$ZOOKEEPER_IMAGE" ;;
+    *) log "unknown image '$kind' (etcd|consul|zookeeper)"; exit 2 ;;
+  esac
+done

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent: makes a working Docker Engine available on a Debian (bookworm) machine.
+#  - installs Debian's docker.io (engine 20.10) and docker-compose (v1) when missing;
+#  - starts dockerd in the background when nothing answers on the socket;
+#  - waits until `docker info` answers (DOCKER_WAIT_SECONDS, default 60).
+# Must run as root (CI). No registry is needed: images are built locally by build-images.sh.
+set -euo pipefail
+
+LOG="${DOCKERD_LOG:-/var/log/kvkit-dockerd.log}"
+WAIT="${DOCKER_WAIT_SECONDS:-60}"
+
+log() { printf '[install-docker] %s\n' "$*" >&2; }
+
+# A client may already exist (e.g. /usr/local/bin/docker); what matters is the daemon.
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "dockerd/docker-compose missing and not root: run as root, or: sudo apt-get install docker.io docker-compose"
+    exit 1
+  fi
+  log "installing docker.io docker-compose iproute2 from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker.io docker-compose iproute2 >/dev/null
+fi
+
+docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+if docker_answers; then
+  log "dockerd already answering"
+  exit 0
+fi
+
+if ! pgrep -x dockerd >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "dockerd is not running and we are not root: start it (sudo systemctl start docker)"
+    exit 1
+  fi
+  # A stale pid file from an earlier, killed daemon stops dockerd from starting.
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
+  log "starting dockerd (log: $LOG)"
+  mkdir -p "$(dirname "$LOG")"
+  # setsid: the daemon must outlive this script and its process group.
+  setsid nohup dockerd >>"$LOG" 2>&1 </dev/null &
+fi
+
+start=$(date +%s)
+until docker_answers; do
+  if [ $(( $(date +%s) - start )) -ge "$WAIT" ]; then
+    log "dockerd did not answer within ${WAIT}s; last log lines:"
+    tail -n 30 "$LOG" >&2 || true
+    exit 1
+  fi
+  sleep 0.5
+done
+log "dockerd ready after $(( $(date +%s) - start ))s ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
