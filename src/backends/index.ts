@@ -4,3 +4,4 @@ import { registerBackend } from '../store/registry.js';
 registerBackend('memory', async (o) => (await import('./memory/index.js')).openMemoryStore(o));
 registerBackend('local', async (o) => (await import('./local/index.js')).openLocalStore(o));
 registerBackend('etcd', async (o) => (await import('./etcd/index.js')).openEtcdStore(o));
+registerBackend('zk', async (o) => (await import('./zookeeper/index.js')).openZookeeperStore(o));

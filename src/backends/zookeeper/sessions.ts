@@ -1,0 +1,186 @@
+import { Backoff } from '../../store/backoff.js';
+import { ClosedError, NotReachableError } from '../../store/errors.js';
+import { type ConnectionOptions, type ConnectionState, ZkConnection } from './connection.js';
+
+/**
+ * The store's own session, for reads, persistent writes and watches. It holds no ephemeral
+ * znodes, so when it expires (say the server was down longer than its timeout) a new one
+ * simply replaces it, and `onConnected` listeners re-arm their watches on it.
+ */
+export class MainSession {
+  readonly #opts: ConnectionOptions;
+  readonly #connectedListeners = new Set<() => void>();
+  /** Called on every change (state, replacement, close): wakes connection() waiters. */
+  readonly #changeListeners = new Set<() => void>();
+  readonly #stopRenewal = new AbortController();
+  #conn: ZkConnection;
+  #renewal: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(opts: ConnectionOptions, conn: ZkConnection) {
+    this.#opts = opts;
+    this.#conn = conn;
+    this.#watch(conn);
+  }
+
+  static async open(opts: ConnectionOptions): Promise<MainSession> {
+    return new MainSession(opts, await ZkConnection.open(opts));
+  }
+
+  /** The connection when it is connected right now, else null. */
+  get current(): ZkConnection | null {
+    return this.#conn.state === 'connected' ? this.#conn : null;
+  }
+
+  get sessionTimeoutMs(): number {
+    return this.#conn.sessionTimeoutMs;
+  }
+
+  /** A connected connection; NOT_REACHABLE when none comes within connectTimeoutMs. */
+  connection(): Promise<ZkConnection> {
+    const now = this.current;
+    if (now) return Promise.resolve(now);
+    if (this.#closed) return Promise.reject(new ClosedError());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#changeListeners.delete(check);
+        reject(new NotReachableError(`ZooKeeper did not answer within ${this.#opts.connectTimeoutMs} ms`));
+      }, this.#opts.connectTimeoutMs);
+      const check = () => {
+        const conn = this.current;
+        if (!conn && !this.#closed) return;
+        clearTimeout(timer);
+        this.#changeListeners.delete(check);
+        if (conn) resolve(conn);
+        else reject(new ClosedError());
+      };
+      this.#changeListeners.add(check);
+    });
+  }
+
+  /** Calls `listener` whenever the session (re)connects, including a replacement session. */
+  onConnected(listener: () => void): () => void {
+    this.#connectedListeners.add(listener);
+    return () => this.#connectedListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopRenewal.abort();
+    this.#notifyChange();
+    await this.#renewal;
+    await this.#conn.close();
+  }
+
+  #watch(conn: ZkConnection): void {
+    conn.onState((state) => this.#onState(conn, state));
+  }
+
+  #onState(conn: ZkConnection, state: ConnectionState): void {
+    if (conn !== this.#conn) return;
+    if (state === 'expired' && !this.#closed) this.#renewal ??= this.#renew();
+    this.#notifyChange();
+    if (state === 'connected') this.#notifyConnected();
+  }
+
+  async #renew(): Promise<void> {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
+    try {
+      while (!this.#closed) {
+        try {
+          const conn = await ZkConnection.open(this.#opts);
+          if (this.#closed) {
+            await conn.close();
+            return;
+          }
+          this.#conn = conn;
+          this.#watch(conn);
+          this.#notifyChange();
+          this.#notifyConnected();
+          return;
+        } catch {
+          await backoff.wait(this.#stopRenewal.signal).catch(() => {});
+        }
+      }
+    } finally {
+      this.#renewal = null;
+    }
+  }
+
+  #notifyChange(): void {
+    for (const listener of [...this.#changeListeners]) listener();
+  }
+
+  #notifyConnected(): void {
+    for (const listener of [...this.#connectedListeners]) listener();
+  }
+}
+
+/** Session timeouts are requested in whole seconds, so TTLs share a few sessions. */
+const SESSION_STEP_MS = 1000;
+
+/**
+ * Sessions that own ephemeral znodes (TTL keys and locks), one per session timeout. A TTL
+ * key lives in a session whose timeout covers its TTL, so if this process dies the server
+ * deletes the key once that timeout passes. An expired session is dropped; the next caller
+ * gets a fresh one.
+ */
+export class EphemeralSessions {
+  readonly #opts: ConnectionOptions;
+  readonly #sessions = new Map<number, Promise<ZkConnection>>();
+  readonly #open = new Set<ZkConnection>();
+  #closed = false;
+
+  constructor(opts: ConnectionOptions) {
+    this.#opts = opts;
+  }
+
+  /** A connected session whose timeout covers `ttlMs` (as far as the server allows). */
+  async get(ttlMs: number): Promise<ZkConnection> {
+    if (this.#closed) throw new ClosedError();
+    const timeoutMs = Math.ceil(ttlMs / SESSION_STEP_MS) * SESSION_STEP_MS;
+    let session = this.#sessions.get(timeoutMs);
+    if (!session) {
+      session = this.#start(timeoutMs);
+      this.#sessions.set(timeoutMs, session);
+    }
+    const conn = await session;
+    if (conn.state === 'connected') return conn;
+    await conn.ready();
+    return conn;
+  }
+
+  /**
+   * Drops every session without ending it, as a crashed process would: the server deletes
+   * their TTL keys and lock nodes once each session's timeout passes.
+   */
+  abandonAll(): void {
+    this.#closed = true;
+    for (const conn of this.#open) conn.abandon();
+    this.#open.clear();
+    this.#sessions.clear();
+  }
+
+  async #start(timeoutMs: number): Promise<ZkConnection> {
+    let conn: ZkConnection;
+    try {
+      conn = await ZkConnection.open({ ...this.#opts, sessionTimeoutMs: timeoutMs });
+    } catch (err) {
+      this.#sessions.delete(timeoutMs);
+      throw err;
+    }
+    if (this.#closed) {
+      conn.abandon();
+      throw new ClosedError();
+    }
+    this.#open.add(conn);
+    const session = this.#sessions.get(timeoutMs);
+    conn.onState((state) => {
+      if (state !== 'expired' && state !== 'closed') return;
+      this.#open.delete(conn);
+      if (this.#sessions.get(timeoutMs) === session) this.#sessions.delete(timeoutMs);
+    });
+    return conn;
+  }
+}
