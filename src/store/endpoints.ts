@@ -11,12 +11,17 @@ export function parseEndpoints(endpoints: string[] | undefined, defaultPort: num
   return list.map((raw) => parseEndpoint(raw, defaultPort));
 }
 
-export function parseEndpoint(raw: string, defaultPort: number): Endpoint {
+/** With `listening`, port 0 (any free port) is accepted, as for a server's listen address. */
+export function parseEndpoint(
+  raw: string,
+  defaultPort: number,
+  opts: { listening?: boolean } = {},
+): Endpoint {
   const text = raw.trim().replace(/^[a-z]+:\/\//, '');
   const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(text);
   if (!match) throw new InvalidArgumentError(`bad endpoint ${JSON.stringify(raw)}: expected host:port`);
   const port = match[2] === undefined ? defaultPort : Number(match[2]);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  if (!Number.isInteger(port) || port < (opts.listening ? 0 : 1) || port > 65535) {
     throw new InvalidArgumentError(`bad port in endpoint ${JSON.stringify(raw)}`);
   }
   return { host: match[1].replace(/^\[|\]$/g, ''), port };

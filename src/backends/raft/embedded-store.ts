@@ -4,6 +4,7 @@ import type { Replica } from '../../raft/replica.js';
 import { BaseStore } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import {
+  CannotLockError,
   ClosedError,
   KeyExistsError,
   KeyModifiedError,
@@ -14,7 +15,7 @@ import {
 import { isUnder } from '../../store/keys.js';
 import { sleep } from '../../store/signals.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
-import { RaftLock } from './raft-lock.js';
+import { type LockHost, RaftLock } from './raft-lock.js';
 
 export interface EmbeddedStoreOptions {
   prefix?: string;
@@ -31,7 +32,7 @@ const ATTEMPT_TIMEOUT_MS = 2000;
  * barrier (linearizable), or at once with `consistent: false`. Each store is a client
  * session: a retried write carries the same sequence number and is applied at most once.
  */
-export class RaftEmbeddedStore extends BaseStore {
+export class RaftEmbeddedStore extends BaseStore implements LockHost {
   readonly capabilities: Capabilities = {
     watch: true,
     watchTree: true,
@@ -160,6 +161,33 @@ export class RaftEmbeddedStore extends BaseStore {
     return new RaftLock(this, key, value, ttlMs);
   }
 
+  waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.sm.lockHolder(key) === owner) finish(null);
+        else if (!this.sm.hasLease(lease))
+          finish(new CannotLockError(`lease of lock ${key} expired while waiting`));
+      };
+      const finish = (err: unknown) => {
+        off();
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => finish(signal.reason ?? new CannotLockError('lock wait aborted'));
+      const off = this.sm.onChange(check);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      else check();
+    });
+  }
+
+  watchLock(key: string, owner: string, onLost: () => void): () => void {
+    return this.sm.onChange((events) => {
+      if (events.some((e) => e.key === key) && this.sm.lockHolder(key) !== owner) onLost();
+    });
+  }
+
   protected async doClose(): Promise<void> {}
 
   /** Starts from a linearizable point, then follows the applied stream: nothing lost, nothing repeated. */
@@ -171,7 +199,7 @@ export class RaftEmbeddedStore extends BaseStore {
   }
 }
 
-function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVError {
+export function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVError {
   switch (result.code) {
     case 'KEY_EXISTS':
       return new KeyExistsError(key);

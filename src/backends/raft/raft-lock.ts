@@ -1,17 +1,29 @@
+import type { KvCommand, KvResult } from '../../raft/kv/index.js';
 import { CannotLockError } from '../../store/errors.js';
 import { anySignal } from '../../store/signals.js';
 import type { LockAcquireOptions, Locker } from '../../store/types.js';
-import type { RaftEmbeddedStore } from './embedded-store.js';
+
+/** What a Raft lock needs from its store: embedded (in a node) or remote (`raft://`). */
+export interface LockHost {
+  readonly clientId: string;
+  /** Aborts when the store closes. */
+  readonly closing: AbortSignal;
+  submit(cmd: KvCommand): Promise<KvResult>;
+  /** Resolves once `owner` holds `key`'s lock; rejects when its lease is gone or `signal` aborts. */
+  waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void>;
+  /** Calls `onLost` once `owner` no longer holds `key`'s lock; returns a stop function. */
+  watchLock(key: string, owner: string, onLost: () => void): () => void;
+}
 
 let lockCounter = 0;
 
 /**
  * A lock of the replicated key space: waiters queue in the state machine in order and the
  * next live one is handed the lock on release (no herd); the holder's lease is kept alive
- * by this process, and when it stops (crash, close) the leader revokes it after its TTL.
+ * by this process, and when that stops (crash, close) the leader revokes it after its TTL.
  */
 export class RaftLock implements Locker {
-  readonly #store: RaftEmbeddedStore;
+  readonly #host: LockHost;
   readonly #key: string;
   readonly #value: Uint8Array;
   readonly #ttlMs: number;
@@ -22,24 +34,23 @@ export class RaftLock implements Locker {
   #keepAlive: NodeJS.Timeout | null = null;
   #unwatch: (() => void) | null = null;
 
-  constructor(store: RaftEmbeddedStore, key: string, value: Uint8Array, ttlMs: number) {
-    this.#store = store;
+  constructor(host: LockHost, key: string, value: Uint8Array, ttlMs: number) {
+    this.#host = host;
     this.#key = key;
     this.#value = value;
     this.#ttlMs = ttlMs;
-    this.#owner = `${store.clientId}/${++lockCounter}`;
+    this.#owner = `${host.clientId}/${++lockCounter}`;
   }
 
   async lock(opts?: LockAcquireOptions): Promise<AbortSignal> {
     if (this.#held || this.#lease)
       throw new CannotLockError(`lock ${this.#key} is already held or being acquired`);
     opts?.signal?.throwIfAborted();
-    const granted = await this.#store.submit({ op: 'leaseGrant', ttlMs: this.#ttlMs });
+    const granted = await this.#host.submit({ op: 'leaseGrant', ttlMs: this.#ttlMs });
     this.#lease = (granted as { lease?: number }).lease ?? 0;
     this.#startKeepAlive();
     try {
-      const turn = this.#waitForTurn(opts?.signal);
-      const result = await this.#store.submit({
+      const result = await this.#host.submit({
         op: 'lockAcquire',
         key: this.#key,
         value: this.#value,
@@ -47,7 +58,14 @@ export class RaftLock implements Locker {
         owner: this.#owner,
       });
       if (!result.ok) throw new CannotLockError(`lock ${this.#key}: ${result.code}`);
-      await turn;
+      if (!result.acquired) {
+        await this.#host.waitForLock(
+          this.#key,
+          this.#owner,
+          this.#lease,
+          anySignal(opts?.signal, this.#host.closing),
+        );
+      }
     } catch (err) {
       await this.#abandon();
       if (opts?.signal?.aborted)
@@ -56,11 +74,9 @@ export class RaftLock implements Locker {
     }
     this.#held = true;
     this.#lost = new AbortController();
-    this.#unwatch = this.#store.sm.onChange((events) => {
-      if (events.some((e) => e.key === this.#key) && this.#store.sm.lockHolder(this.#key) !== this.#owner) {
-        this.#loseLock('another holder took it');
-      }
-    });
+    this.#unwatch = this.#host.watchLock(this.#key, this.#owner, () =>
+      this.#loseLock('another holder took it'),
+    );
     return this.#lost.signal;
   }
 
@@ -76,47 +92,16 @@ export class RaftLock implements Locker {
     return this.#held ? this.unlock() : Promise.resolve();
   }
 
-  /** Resolves once the state machine names this lock's owner as holder. */
-  #waitForTurn(signal: AbortSignal | undefined): Promise<void> {
-    const sm = this.#store.sm;
-    return new Promise<void>((resolve, reject) => {
-      const stop = anySignal(signal, this.#storeClosed());
-      const check = () => {
-        if (sm.lockHolder(this.#key) === this.#owner) finish();
-        else if (!sm.hasLease(this.#lease))
-          fail(new CannotLockError(`lease of lock ${this.#key} expired while waiting`));
-      };
-      const finish = () => {
-        off();
-        stop.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const fail = (err: unknown) => {
-        off();
-        stop.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      const onAbort = () => fail(stop.reason);
-      const off = sm.onChange(check);
-      stop.addEventListener('abort', onAbort, { once: true });
-      if (stop.aborted) onAbort();
-    });
-  }
-
-  #storeClosed(): AbortSignal {
-    return this.#store.closing;
-  }
-
   #startKeepAlive(): void {
     const every = Math.max(10, Math.floor(this.#ttlMs / 3));
     this.#keepAlive = setInterval(() => {
-      this.#store.submit({ op: 'leaseKeepAlive', lease: this.#lease }).then(
+      this.#host.submit({ op: 'leaseKeepAlive', lease: this.#lease }).then(
         (result) => {
           if (!result.ok) this.#loseLock('its lease expired');
         },
         () => {
-          // Closed or unreachable: the lease runs out on the leader and the lock moves on.
-          if (this.#store.closing.aborted) this.#loseLock('its store closed');
+          // Unreachable for now: the lease runs out on the leader unless a later refresh lands.
+          if (this.#host.closing.aborted) this.#loseLock('its store closed');
         },
       );
     }, every);
@@ -124,10 +109,10 @@ export class RaftLock implements Locker {
   }
 
   #loseLock(why: string): void {
+    this.#stopKeepAlive();
     if (!this.#held) return;
     this.#held = false;
     this.#unwatch?.();
-    this.#stopKeepAlive();
     this.#lost?.abort(new CannotLockError(`lock ${this.#key} was lost: ${why}`));
   }
 
@@ -141,8 +126,8 @@ export class RaftLock implements Locker {
     this.#stopKeepAlive();
     const lease = this.#lease;
     this.#lease = 0;
-    if (!lease) return;
-    await this.#store.submit({ op: 'lockRelease', key: this.#key, owner: this.#owner }).catch(() => {});
-    await this.#store.submit({ op: 'leaseRevoke', lease }).catch(() => {});
+    if (!lease || this.#host.closing.aborted) return;
+    await this.#host.submit({ op: 'lockRelease', key: this.#key, owner: this.#owner }).catch(() => {});
+    await this.#host.submit({ op: 'leaseRevoke', lease }).catch(() => {});
   }
 }

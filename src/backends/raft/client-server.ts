@@ -1,0 +1,237 @@
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Packr, UnpackrStream } from 'msgpackr';
+import type { KvEvent, KvStateMachine } from '../../raft/kv/index.js';
+import type { Replica, ReplicaMember, ReplicaStatus } from '../../raft/replica.js';
+import { parseEndpoint } from '../../store/endpoints.js';
+import { KVError } from '../../store/errors.js';
+import { isUnder } from '../../store/keys.js';
+import type { ClientReply, ClientRequest, HelloResult } from './protocol.js';
+
+/** The cluster operations the client port exposes (implemented by the node). */
+export interface ClusterAdminApi {
+  status(): ReplicaStatus;
+  members(): ReplicaMember[];
+  addMember(member: { id: string; peerAddr: string; clientAddr: string | null }): Promise<void>;
+  removeMember(id: string): Promise<void>;
+}
+
+export interface ClientServerOptions {
+  replica: Replica;
+  sm: KvStateMachine;
+  admin: ClusterAdminApi;
+  /** host:port to listen on (port 0: any free port). */
+  listen: string;
+  /** Mutual TLS: clients must present a certificate signed by `ca`. */
+  tls?: { ca: string | Uint8Array; cert: string | Uint8Array; key: string | Uint8Array };
+  log?: (line: string) => void;
+}
+
+export interface ClientServer {
+  /** host:port actually bound. */
+  address: string;
+  close(): Promise<void>;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Serves `raft://` clients on a node: proposals, linearizable reads, resumable watches, admin. */
+export async function startClientServer(options: ClientServerOptions): Promise<ClientServer> {
+  const { host, port } = parseEndpoint(options.listen, 7101, { listening: true });
+  const sockets = new Set<Socket>();
+  const onSocket = (socket: Socket) => {
+    sockets.add(socket);
+    const session = new ClientSession(socket, options);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      session.close();
+    });
+  };
+  const server: Server = options.tls
+    ? createTlsServer(
+        {
+          ca: toPem(options.tls.ca),
+          cert: toPem(options.tls.cert),
+          key: toPem(options.tls.key),
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        onSocket,
+      )
+    : createTcpServer(onSocket);
+  server.on('tlsClientError', (err) => options.log?.(`client refused: ${err.message}`));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(
+        new KVError(
+          'INVALID_ARGUMENT',
+          err.code === 'EADDRINUSE'
+            ? `client address ${options.listen} is already in use`
+            : `cannot listen on ${options.listen}: ${err.message}`,
+          { cause: err },
+        ),
+      );
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const address = typeof bound === 'object' && bound ? `${host}:${bound.port}` : options.listen;
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function toPem(value: string | Uint8Array): string | Buffer {
+  return typeof value === 'string' ? value : Buffer.from(value);
+}
+
+/** One client connection: requests in, replies and watch streams out. */
+class ClientSession {
+  readonly #socket: Socket;
+  readonly #options: ClientServerOptions;
+  readonly #watches = new Map<number, () => void>();
+  readonly #aborts = new Map<number, AbortController>();
+  #closed = false;
+
+  constructor(socket: Socket, options: ClientServerOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    socket.setNoDelay(true);
+    const decoder = new UnpackrStream({ useRecords: false });
+    socket.pipe(decoder);
+    decoder.on('data', (request: ClientRequest) => void this.#handle(request));
+    decoder.on('error', () => socket.destroy());
+    socket.on('error', () => {});
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const stop of this.#watches.values()) stop();
+    this.#watches.clear();
+    for (const abort of this.#aborts.values()) abort.abort();
+  }
+
+  #send(reply: ClientReply): void {
+    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(packr.pack(reply));
+  }
+
+  async #handle(request: ClientRequest): Promise<void> {
+    const { id } = request;
+    try {
+      const result = await this.#execute(request);
+      if (result !== STREAMING) this.#send({ id, ok: true, result });
+    } catch (err) {
+      const code = err instanceof KVError ? err.code : 'INTERNAL';
+      this.#send({ id, ok: false, code, message: (err as Error)?.message ?? String(err) });
+    } finally {
+      if (!this.#watches.has(id)) this.#aborts.delete(id);
+    }
+  }
+
+  async #execute(request: ClientRequest): Promise<unknown> {
+    const { replica, sm, admin } = this.#options;
+    switch (request.op) {
+      case 'hello': {
+        const status = replica.status();
+        const leader = replica.members().find((m) => m.id === status.leader);
+        return { nodeId: replica.id, leaderClientAddr: leader?.clientAddr ?? null } satisfies HelloResult;
+      }
+      case 'submit':
+        return replica.propose(request.request, {
+          timeoutMs: request.timeoutMs,
+          signal: this.#abortFor(request.id),
+        });
+      case 'get':
+        if (request.consistent) await replica.readBarrier({ signal: this.#abortFor(request.id) });
+        return sm.get(request.key);
+      case 'list':
+        await replica.readBarrier({ signal: this.#abortFor(request.id) });
+        return sm.list(request.dir);
+      case 'watch':
+        await replica.readBarrier({ signal: this.#abortFor(request.id) });
+        this.#startWatch(request);
+        return STREAMING;
+      case 'cancel':
+        this.#watches.get(request.target)?.();
+        this.#watches.delete(request.target);
+        this.#aborts.get(request.target)?.abort();
+        return null;
+      case 'lockWait':
+        await this.#lockWait(request.id, request.key, request.owner, request.lease);
+        return null;
+      case 'lockHolder':
+        return sm.lockHolder(request.key);
+      case 'status':
+        return admin.status();
+      case 'members':
+        return admin.members();
+      case 'addMember':
+        await admin.addMember(request.member);
+        return null;
+      case 'removeMember':
+        await admin.removeMember(request.nodeId);
+        return null;
+    }
+  }
+
+  #abortFor(id: number): AbortSignal {
+    const controller = new AbortController();
+    this.#aborts.set(id, controller);
+    return controller.signal;
+  }
+
+  /** Sends the starting point (replayed history, or the current state), then follows applies. */
+  #startWatch(request: Extract<ClientRequest, { op: 'watch' }>): void {
+    const { sm } = this.#options;
+    const { id, key, dir } = request;
+    const relevant = (e: KvEvent) => (key !== undefined ? e.key === key : isUnder(e.key, dir ?? ''));
+    const replay = request.after === undefined ? null : sm.eventsAfter(request.after);
+    if (replay === null) {
+      this.#send({
+        id,
+        kind: 'state',
+        revision: sm.revision,
+        state: key !== undefined ? sm.get(key) : sm.list(dir ?? ''),
+      });
+    } else {
+      const events = replay.filter(relevant);
+      if (events.length > 0) this.#send({ id, kind: 'events', events });
+    }
+    const stop = sm.onChange((batch) => {
+      const events = batch.filter(relevant);
+      if (events.length > 0) this.#send({ id, kind: 'events', events });
+    });
+    this.#watches.set(id, stop);
+  }
+
+  #lockWait(id: number, key: string, owner: string, lease: number): Promise<void> {
+    const { sm } = this.#options;
+    const signal = this.#abortFor(id);
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (sm.lockHolder(key) === owner) done(null);
+        else if (!sm.hasLease(lease)) done(new KVError('CANNOT_LOCK', `lease of lock ${key} is gone`));
+      };
+      const done = (err: KVError | null) => {
+        off();
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => done(new KVError('CANNOT_LOCK', 'lock wait cancelled'));
+      const off = sm.onChange(check);
+      signal.addEventListener('abort', onAbort, { once: true });
+      check();
+    });
+  }
+}
+
+const STREAMING = Symbol('streaming');

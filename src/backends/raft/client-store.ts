@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { encodeRequest, type KvCommand, type KvEvent, type KvResult } from '../../raft/kv/index.js';
+import type { ReplicaMember, ReplicaStatus } from '../../raft/replica.js';
+import { BaseStore } from '../../store/base-store.js';
+import { Channel } from '../../store/channel.js';
+import { parseEndpoints } from '../../store/endpoints.js';
+import { KVError } from '../../store/errors.js';
+import type { Capabilities, KVPair, Locker, StoreOptions } from '../../store/types.js';
+import { ClusterConnection } from './client-connection.js';
+import { resultError } from './embedded-store.js';
+import type { ClientReply, ClientRequest } from './protocol.js';
+import { type LockHost, RaftLock } from './raft-lock.js';
+
+/** One proposal attempt on the server before the client retries it (same sequence number). */
+const ATTEMPT_TIMEOUT_MS = 2000;
+/** A lock wait has no deadline of its own; the caller's signal ends it. */
+const FOREVER_MS = 2 ** 31 - 1;
+
+/**
+ * `raft://host:port,...`: a Store that talks to any node's client port over one multiplexed
+ * connection, moves to another node when one fails, and resumes watches from the last
+ * revision it delivered, so nothing is lost or repeated.
+ */
+export class RaftClientStore extends BaseStore implements LockHost {
+  readonly capabilities: Capabilities = {
+    watch: true,
+    watchTree: true,
+    locks: true,
+    ttl: { minMs: 1, granularityMs: 250 },
+    watchCoalesces: false,
+    crossProcessWatch: true,
+  };
+  readonly clientId = randomUUID();
+  readonly #conn: ClusterConnection;
+  #seq = 0;
+
+  /** Cluster administration through the client port. */
+  readonly cluster = {
+    status: () => this.#conn.call({ op: 'status' }) as Promise<ReplicaStatus>,
+    members: () => this.#conn.call({ op: 'members' }) as Promise<ReplicaMember[]>,
+    addMember: (member: { id: string; peerAddr: string; clientAddr: string | null }) =>
+      this.#conn.call({ op: 'addMember', member }).then(() => undefined),
+    removeMember: (nodeId: string) => this.#conn.call({ op: 'removeMember', nodeId }).then(() => undefined),
+  };
+
+  private constructor(conn: ClusterConnection, prefix: string | undefined) {
+    super(prefix);
+    this.#conn = conn;
+  }
+
+  static async open(options: StoreOptions): Promise<RaftClientStore> {
+    const conn = new ClusterConnection(parseEndpoints(options.endpoints, 7101), {
+      tls: options.tls,
+      timeoutMs: options.connectTimeoutMs ?? 10_000,
+    });
+    try {
+      await conn.open();
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return new RaftClientStore(conn, options.prefix);
+  }
+
+  get closing(): AbortSignal {
+    return this.closeSignal;
+  }
+
+  async submit(cmd: KvCommand): Promise<KvResult> {
+    const request = encodeRequest({ client: this.clientId, seq: ++this.#seq, cmd });
+    return (await this.#conn.call({ op: 'submit', request, timeoutMs: ATTEMPT_TIMEOUT_MS })) as KvResult;
+  }
+
+  protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
+    await this.submit({ op: 'put', key, value, ttlMs });
+  }
+
+  protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
+    return toPair((await this.#conn.call({ op: 'get', key, consistent })) as KVPair | null);
+  }
+
+  protected async doDelete(key: string): Promise<void> {
+    await this.submit({ op: 'del', key });
+  }
+
+  protected async doList(dir: string): Promise<KVPair[]> {
+    return ((await this.#conn.call({ op: 'list', dir })) as KVPair[]).map((p) => toPair(p) as KVPair);
+  }
+
+  protected async doDeleteTree(dir: string): Promise<void> {
+    await this.submit({ op: 'delTree', dir });
+  }
+
+  protected async doAtomicPut(
+    key: string,
+    value: Uint8Array,
+    previous: KVPair | null,
+    ttlMs: number | undefined,
+  ): Promise<KVPair> {
+    const result = await this.submit({ op: 'cas', key, value, prev: previous?.lastIndex ?? 0, ttlMs });
+    if (!result.ok) throw resultError(result, this.callerKey(key));
+    return { key, value, lastIndex: result.revision };
+  }
+
+  protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
+    const result = await this.submit({ op: 'cad', key, prev: previous.lastIndex });
+    if (!result.ok) throw resultError(result, this.callerKey(key));
+  }
+
+  protected doWatch(key: string, signal: AbortSignal): AsyncIterable<KVPair | null> {
+    const channel = new Channel<KVPair | null>({ signal, onEnd: () => stop() });
+    let after: number | undefined;
+    const stop = this.#conn.stream(
+      (id): ClientRequest => ({ id, op: 'watch', key, after }),
+      (reply) =>
+        this.#onWatchReply(reply, channel, {
+          state: (revision, state) => {
+            after = revision;
+            channel.push(toPair(state as KVPair | null));
+          },
+          events: (events) => {
+            for (const event of events) {
+              if (after !== undefined && event.revision <= after) continue;
+              after = event.revision;
+              channel.push(toPair(event.state));
+            }
+          },
+        }),
+    );
+    return channel;
+  }
+
+  protected doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
+    const channel = new Channel<KVPair[]>({ signal, onEnd: () => stop() });
+    const tree = new Map<string, KVPair>();
+    let after: number | undefined;
+    const stop = this.#conn.stream(
+      (id): ClientRequest => ({ id, op: 'watch', dir, after }),
+      (reply) =>
+        this.#onWatchReply(reply, channel, {
+          state: (revision, state) => {
+            after = revision;
+            tree.clear();
+            for (const pair of state as KVPair[]) tree.set(pair.key, toPair(pair) as KVPair);
+            channel.push([...tree.values()]);
+          },
+          events: (events) => {
+            // One list per revision: a deleteTree is one change, not one per key.
+            for (let i = 0; i < events.length; ) {
+              const revision = events[i].revision;
+              let changed = false;
+              for (; i < events.length && events[i].revision === revision; i++) {
+                if (after !== undefined && revision <= after) continue;
+                const { key, state } = events[i];
+                if (state) tree.set(key, toPair(state) as KVPair);
+                else tree.delete(key);
+                changed = true;
+              }
+              if (changed) {
+                after = revision;
+                channel.push([...tree.values()]);
+              }
+            }
+          },
+        }),
+    );
+    return channel;
+  }
+
+  #onWatchReply<T>(
+    reply: ClientReply,
+    channel: Channel<T>,
+    handle: { state: (revision: number, state: unknown) => void; events: (events: KvEvent[]) => void },
+  ): void {
+    if ('kind' in reply) {
+      if (reply.kind === 'state') handle.state(reply.revision, reply.state);
+      else handle.events(reply.events);
+    } else if (!reply.ok) {
+      channel.fail(new KVError(reply.code, reply.message));
+    }
+  }
+
+  protected doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker {
+    return new RaftLock(this, key, value, ttlMs);
+  }
+
+  async waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void> {
+    await this.#conn.call({ op: 'lockWait', key, owner, lease }, FOREVER_MS, signal);
+  }
+
+  watchLock(key: string, owner: string, onLost: () => void): () => void {
+    let lost = false;
+    const stop = this.#conn.stream(
+      (id): ClientRequest => ({ id, op: 'watch', key }),
+      (reply) => {
+        if (lost || !('kind' in reply)) return;
+        void (this.#conn.call({ op: 'lockHolder', key }) as Promise<string | null>).then(
+          (holder) => {
+            if (holder !== owner && !lost) {
+              lost = true;
+              onLost();
+            }
+          },
+          () => {},
+        );
+      },
+    );
+    return stop;
+  }
+
+  protected async doClose(): Promise<void> {
+    this.#conn.close();
+  }
+}
+
+/** msgpack hands back Buffers; callers get plain Uint8Arrays. */
+function toPair(pair: KVPair | null): KVPair | null {
+  return pair && { key: pair.key, value: new Uint8Array(pair.value), lastIndex: pair.lastIndex };
+}
