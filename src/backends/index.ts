@@ -5,3 +5,4 @@ registerBackend('memory', async (o) => (await import('./memory/index.js')).openM
 registerBackend('local', async (o) => (await import('./local/index.js')).openLocalStore(o));
 registerBackend('etcd', async (o) => (await import('./etcd/index.js')).openEtcdStore(o));
 registerBackend('zk', async (o) => (await import('./zookeeper/index.js')).openZookeeperStore(o));
+registerBackend('raft', async (o) => (await import('./raft/index.js')).openRaftClientStore(o));
