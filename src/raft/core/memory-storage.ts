@@ -14,14 +14,20 @@ export class MemoryRaftStorage implements RaftStorage {
   private log: Entry[] = [];
 
   /**
-   * @param confState the initial configuration for a new cluster (bootstrap); leave empty
-   * for a server that will join an existing cluster and learn everything from its leader.
+   * @param confState the founding configuration of a new cluster: the storage starts from
+   * the bootstrap snapshot (see `bootstrapSnapshot`). Leave it out for a server that joins
+   * an existing cluster: it starts empty and learns everything from its leader.
    */
-  constructor(confState: ConfState = { voters: [], learners: [] }) {
-    this.snap = {
-      metadata: { index: 0, term: 0, confState: cloneConfState(confState) },
-      data: new Uint8Array(),
-    };
+  constructor(confState?: ConfState) {
+    if (confState && confState.voters.length > 0) {
+      this.snap = bootstrapSnapshot(confState);
+      this.hardState = { term: this.snap.metadata.term, vote: null, commit: this.snap.metadata.index };
+    } else {
+      this.snap = {
+        metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+        data: new Uint8Array(),
+      };
+    }
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {
@@ -110,4 +116,14 @@ export class MemoryRaftStorage implements RaftStorage {
     this.append(ready.entries);
     if (ready.hardState) this.setHardState(ready.hardState);
   }
+}
+
+/**
+ * The state every founding member of a new cluster starts from: a snapshot at index 1,
+ * term 1, holding the founding configuration and an empty state machine. It sits at index 1
+ * (not 0) so the leader can never send a joining server entry 1: a server that joins later
+ * receives this snapshot, and with it the founding configuration, which lives in no log entry.
+ */
+export function bootstrapSnapshot(confState: ConfState): Snapshot {
+  return { metadata: { index: 1, term: 1, confState: cloneConfState(confState) }, data: new Uint8Array() };
 }

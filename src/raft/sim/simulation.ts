@@ -1,0 +1,230 @@
+import { checkLinearizability, type Op } from '../../testing/index.js';
+import { createRng } from '../core/index.js';
+import { SimClient } from './client.js';
+import { SimCluster } from './cluster.js';
+import { Nemesis } from './nemesis.js';
+
+/** Decides whether a client history is linearizable (pluggable for tests of the simulator). */
+export type HistoryChecker = (ops: Op[]) => { ok: boolean; timedOut?: boolean; counterexample?: Op[] };
+
+export interface SimulationOptions {
+  seed: number;
+  /** Initial voters: 3 or 5. */
+  nodes: number;
+  /** Virtual milliseconds of faults; then everything heals and the cluster must converge. */
+  faultPhaseMs?: number;
+  /** Virtual milliseconds of healthy operation after the fault phase. */
+  settlePhaseMs?: number;
+  checkHistory?: HistoryChecker;
+  /** Keep the nemesis trace in the result even when the run passed. */
+  keepTrace?: boolean;
+  /** Receives a line per delivered message and per Ready (for debugging a seed). */
+  debugLog?: (line: string) => void;
+}
+
+/** The knobs a seed picks, reported so a failing run can be understood. */
+export interface SimulationParameters {
+  tickMs: number;
+  electionTick: number;
+  heartbeatTick: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  maxSizePerMsg: number;
+  maxInflightMsgs: number;
+  snapshotChunkSize: number;
+  snapshotEvery: number;
+  lossRate: number;
+  duplicateRate: number;
+  maxDelayMs: number;
+  diskDelayMaxMs: number;
+  readViaIndex: boolean;
+  faultIntervalMs: number;
+  clients: number;
+}
+
+export interface SimulationResult {
+  ok: boolean;
+  seed: number;
+  nodes: number;
+  /** What failed: an invariant, liveness after healing, or linearizability. */
+  failure?: string;
+  /** One-line command that replays this run. */
+  replay: string;
+  parameters: SimulationParameters;
+  stats: {
+    events: number;
+    messages: number;
+    ops: number;
+    opsAnswered: number;
+    entriesCommitted: number;
+    leadersElected: number;
+    snapshotsInstalled: number;
+    crashes: number;
+    partitions: number;
+    confChanges: number;
+  };
+  trace?: string[];
+  counterexample?: Op[];
+}
+
+const KEYS = ['a', 'b', 'c'];
+
+export function replayCommand(seed: number, nodes: number): string {
+  return `npm run sim -- --seed ${seed} --nodes ${nodes}`;
+}
+
+/** Picks the run's parameters from its seed (a separate stream from the run's own randomness). */
+export function parametersFor(seed: number, nodes: number): SimulationParameters {
+  const rng = createRng(seed * 7919 + nodes);
+  const choose = <T>(options: T[]): T => options[rng.nextInt(options.length)];
+  return {
+    tickMs: 10,
+    electionTick: 10,
+    heartbeatTick: choose([1, 2, 3]),
+    preVote: rng.next() < 0.8,
+    checkQuorum: rng.next() < 0.8,
+    maxSizePerMsg: choose([64, 512, 1024 * 1024]),
+    maxInflightMsgs: choose([1, 4, 256]),
+    snapshotChunkSize: choose([16, 256, 1024 * 1024]),
+    snapshotEvery: choose([8, 32, 1000]),
+    lossRate: choose([0, 0.02, 0.1]),
+    duplicateRate: choose([0, 0.02, 0.1]),
+    maxDelayMs: choose([2, 10, 40]),
+    diskDelayMaxMs: choose([0, 1, 5]),
+    readViaIndex: rng.next() < 0.7,
+    faultIntervalMs: choose([60, 150, 300]),
+    clients: choose([2, 4]),
+  };
+}
+
+/** Runs one simulated cluster from a seed and checks it. Deterministic for (seed, nodes). */
+export function runSimulation(options: SimulationOptions): SimulationResult {
+  const { seed, nodes } = options;
+  const faultPhaseMs = options.faultPhaseMs ?? 3000;
+  const settlePhaseMs = options.settlePhaseMs ?? 2000;
+  const checkHistory =
+    options.checkHistory ?? ((ops: Op[]) => checkLinearizability(ops, { timeoutMs: 30_000 }));
+  const p = parametersFor(seed, nodes);
+
+  const cluster = new SimCluster({
+    seed,
+    debugLog: options.debugLog,
+    tickMs: p.tickMs,
+    diskDelayMaxMs: p.diskDelayMaxMs,
+    snapshotEvery: p.snapshotEvery,
+    faults: {
+      lossRate: p.lossRate,
+      duplicateRate: p.duplicateRate,
+      minDelayMs: 0.5,
+      maxDelayMs: p.maxDelayMs,
+    },
+    raft: {
+      electionTick: p.electionTick,
+      heartbeatTick: p.heartbeatTick,
+      preVote: p.preVote,
+      checkQuorum: p.checkQuorum,
+      maxSizePerMsg: p.maxSizePerMsg,
+      maxInflightMsgs: p.maxInflightMsgs,
+      snapshotChunkSize: p.snapshotChunkSize,
+    },
+  });
+  const voters = cluster.peekIds(nodes);
+  for (let i = 0; i < nodes; i++) cluster.createNode(voters).start();
+
+  const nemesis = new Nemesis(cluster, {
+    minVoters: Math.max(2, nodes - 1),
+    maxVoters: nodes + 1,
+    maxLearners: 2,
+  });
+  const history: Op[] = [];
+  let processes = 0;
+  const clients = Array.from(
+    { length: p.clients },
+    () =>
+      new SimClient({
+        cluster,
+        keys: KEYS,
+        readViaIndex: p.readViaIndex,
+        attemptTimeoutMs: 250,
+        opDeadlineMs: 1500,
+        thinkMs: 40,
+        history,
+        newProcess: () => ++processes,
+      }),
+  );
+  for (const client of clients) client.start();
+
+  const scheduleFault = (): void => {
+    cluster.queue.schedule(cluster.rng.next() * 2 * p.faultIntervalMs, () => {
+      if (cluster.queue.now >= faultPhaseMs) return;
+      nemesis.step();
+      scheduleFault();
+    });
+  };
+  scheduleFault();
+
+  const result = (failure?: string, counterexample?: Op[]): SimulationResult => ({
+    ok: failure === undefined,
+    seed,
+    nodes,
+    failure,
+    replay: replayCommand(seed, nodes),
+    parameters: p,
+    stats: {
+      events: cluster.events,
+      messages: cluster.network.stats.sent,
+      ops: history.length,
+      opsAnswered: history.filter((op) => op.ret !== null).length,
+      entriesCommitted: cluster.checker.stats.entriesCommitted,
+      leadersElected: cluster.checker.stats.leadersElected,
+      snapshotsInstalled: cluster.checker.stats.snapshotsInstalled,
+      crashes: nemesis.stats.crashes,
+      partitions: nemesis.stats.partitions,
+      confChanges: nemesis.stats.confChanges,
+    },
+    trace: failure !== undefined || options.keepTrace ? nemesis.trace : undefined,
+    counterexample,
+  });
+
+  try {
+    cluster.runUntil(faultPhaseMs);
+    // Heal, stop injecting faults, let the cluster converge while clients keep going.
+    nemesis.healAll();
+    cluster.network.faults = { ...cluster.network.faults, lossRate: 0, duplicateRate: 0 };
+    cluster.runUntil(faultPhaseMs + settlePhaseMs);
+    for (const client of clients) client.stop();
+    // Quiet time: in-flight operations finish or time out, replication catches up.
+    nemesis.retireRemovedNodes();
+    cluster.runUntil(faultPhaseMs + settlePhaseMs + 1500);
+  } catch (err) {
+    if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
+    throw err;
+  }
+
+  const liveness = checkConverged(cluster);
+  if (liveness) return result(liveness);
+
+  const verdict = checkHistory(history);
+  if (!verdict.ok) {
+    return result(
+      verdict.timedOut ? 'linearizability check timed out (undecided)' : 'history is not linearizable',
+      verdict.counterexample,
+    );
+  }
+  return result();
+}
+
+/** After healing, a leader must exist and every member must have applied all it committed. */
+function checkConverged(cluster: SimCluster): string | undefined {
+  const leader = cluster.leader();
+  if (!leader) return 'liveness: no leader after the network healed and every node restarted';
+  const { confState, commit } = leader.status;
+  for (const id of [...confState.voters, ...confState.learners]) {
+    const node = cluster.nodes.get(id);
+    if (!node?.up) return `liveness: member ${id} is not running at the end`;
+    if (node.appliedIndex !== commit) {
+      return `liveness: member ${id} applied ${node.appliedIndex}, leader ${leader.node.id} committed ${commit}`;
+    }
+  }
+  return undefined;
+}
