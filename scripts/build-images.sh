@@ -5,7 +5,8 @@
 #   kvkit/zookeeper:3.8    zookeeper 3.8 + default-jre-headless on a debootstrapped bookworm
 # No Dockerfile base image is pulled: each image is a root filesystem made here and given to
 # `docker import`. Downloads and the ZooKeeper rootfs are cached under KVKIT_IMAGE_CACHE, so a
-# rebuild is quick; an image that already exists is skipped unless FORCE=1.
+# rebuild is quick. An image is skipped when it exists and was built by this same recipe (label
+# kvkit.recipe = hash of this script and docker/**); FORCE=1 rebuilds anyway.
 # Usage: scripts/build-images.sh [etcd|consul|zookeeper ...]   (default: all three)
 # Needs root (debootstrap, chroot) and a running dockerd (scripts/install-docker.sh).
 set -euo pipefail
@@ -23,7 +24,11 @@ ZOOKEEPER_IMAGE=kvkit/zookeeper:3.8
 log() { printf '[build-images] %s\n' "$*" >&2; }
 mkdir -p "$CACHE"
 
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+# Any change to this script or to docker/** changes the recipe and so rebuilds the images.
+RECIPE="$(cat "$HERE/build-images.sh" $(find "$ROOT/docker" -type f | sort) | sha256sum | cut -c1-16)"
+image_is_current() {
+  [ "$(docker image inspect -f '{{index .Config.Labels "kvkit.recipe"}}' "$1" 2>/dev/null)" = "$RECIPE" ]
+}
 
 # Downloads .deb files of SUITE into $CACHE/debs-SUITE through a private apt state, so the
 # machine's own apt configuration and lists are never touched.
@@ -80,7 +85,7 @@ build_etcd() {
   mkdir -p "$rootfs/etcd-data"
   # Same layout as the official quay.io/coreos/etcd image (/usr/local/bin, no entrypoint), so
   # the harness passes one command line to either. CMD is a usable single-node default.
-  tar -C "$rootfs" -c . | docker import \
+  tar -C "$rootfs" -c . | docker import --change "LABEL kvkit.recipe=$RECIPE" \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'ENV ETCDCTL_API=3' \
     --change 'EXPOSE 2379 2380' \
@@ -100,7 +105,7 @@ build_consul() {
   mkdir -p "$rootfs/consul/data" "$rootfs/consul/config"
   # ENTRYPOINT consul + CMD args mirrors how the official hashicorp/consul image treats
   # `agent ...` arguments, so the harness passes the same command to either.
-  tar -C "$rootfs" -c . | docker import \
+  tar -C "$rootfs" -c . | docker import --change "LABEL kvkit.recipe=$RECIPE" \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'EXPOSE 8300 8301 8302 8500 8600' \
     --change 'ENTRYPOINT ["consul"]' \
@@ -110,9 +115,11 @@ build_consul() {
 }
 
 # debootstrap + JRE + zookeeper is the slow part (~1 min): the finished rootfs is cached as a
-# tarball and only rebuilt when missing (or with FORCE_ROOTFS=1).
+# tarball and only rebuilt when missing (or with FORCE_ROOTFS=1). Bump ZK_ROOTFS_VERSION when
+# the recipe below changes.
+ZK_ROOTFS_VERSION=2
 zookeeper_rootfs_tar() {
-  local tarball="$CACHE/zookeeper-rootfs.tar"
+  local tarball="$CACHE/zookeeper-rootfs-v$ZK_ROOTFS_VERSION.tar"
   if [ -s "$tarball" ] && [ "${FORCE_ROOTFS:-0}" != 1 ]; then
     echo "$tarball"; return 0
   fi
@@ -126,13 +133,22 @@ zookeeper_rootfs_tar() {
   debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
     { tail -n 30 "$CACHE/debootstrap.log" >&2; return 1; }
   mount -t proc proc "$rootfs/proc" # Java's post-install needs /proc
-  log "installing zookeeper + default-jre-headless in the rootfs"
-  chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
-    'apt-get update -qq && apt-get install -y -qq --no-install-recommends zookeeper default-jre-headless >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  log "installing default-jre-headless + libzookeeper-java (+ zookeeper's scripts) in the rootfs"
+  # The `zookeeper` package depends on the full default-jre (GTK, Mesa, LLVM: +250 MB) for a GUI
+  # tool we never run. Install only the server library and a headless JRE with apt, then unpack
+  # the package's scripts and config (zkServer.sh, zkCli.sh, /etc/zookeeper) without its deps.
+  chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -ec '
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends default-jre-headless libzookeeper-java >/dev/null
+    cd /tmp && apt-get download -qq zookeeper && dpkg -x zookeeper_*.deb / && rm zookeeper_*.deb
+    ln -sfn conf_example /etc/zookeeper/conf
+    mkdir -p /var/lib/zookeeper /var/log/zookeeper
+    apt-get clean
+    rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man /usr/share/info /usr/share/locale
+  ' >"$CACHE/zookeeper-install.log" 2>&1 || { tail -n 30 "$CACHE/zookeeper-install.log" >&2; return 1; }
   umount "$rootfs/proc"
   trap - EXIT
-  # zkCli.sh logs to /var/log/zookeeper: keep it writable in the image.
-  mkdir -p "$rootfs/var/lib/zookeeper" "$rootfs/var/log/zookeeper"
+  rm -f "$CACHE"/zookeeper-rootfs-v*.tar # older recipes
   tar -C "$rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
   rm -rf "$rootfs"
   echo "$tarball"
@@ -146,7 +162,7 @@ build_zookeeper() {
   local combined="$overlay.tar"
   cp "$tarball" "$combined"
   tar -C "$overlay" -rf "$combined" ./usr/local/bin/kvkit-zk-start
-  docker import \
+  docker import --change "LABEL kvkit.recipe=$RECIPE" \
     --change 'ENV PATH=/usr/local/bin:/usr/share/zookeeper/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'EXPOSE 2181' \
     --change 'CMD ["/usr/local/bin/kvkit-zk-start"]' \
@@ -156,8 +172,8 @@ build_zookeeper() {
 
 build() {
   local name="$1" image="$2"
-  if image_exists "$image" && [ "$FORCE" != 1 ]; then
-    log "$image exists (FORCE=1 rebuilds)"
+  if image_is_current "$image" && [ "$FORCE" != 1 ]; then
+    log "$image is up to date (FORCE=1 rebuilds)"
     return 0
   fi
   local t0; t0=$(date +%s%N)
