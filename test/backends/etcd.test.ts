@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { etcdClientOptions } from '../../src/backends/etcd/client-options.js';
 import { toKVError } from '../../src/backends/etcd/etcd-errors.js';
+import { faultHandling } from '../../src/backends/etcd/fault-policies.js';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
 import { dirRange, keyBytes, lockQueueRange, waiterKey } from '../../src/backends/etcd/key-codec.js';
 import { createStore, type KVError, normalizePrefix } from '../../src/index.js';
@@ -126,6 +127,43 @@ describe('etcd client options', () => {
       }
       expect({ extra, code }).toEqual({ extra, code: 'INVALID_ARGUMENT' });
     }
+  });
+});
+
+describe('etcd fault handling', () => {
+  type Execute = (fn: () => Promise<string>) => Promise<string>;
+  const run = (endpoints: number, failures: Error[]) => {
+    const execute = (faultHandling(endpoints).global as unknown as { execute: Execute }).execute;
+    let attempts = 0;
+    const result = execute(async () => {
+      const failure = failures[attempts++];
+      if (failure) throw failure;
+      return 'ok';
+    });
+    return result.then(
+      (value) => ({ value, attempts }),
+      (err: Error) => ({ value: err.constructor.name, attempts }),
+    );
+  };
+  const notConnected = () =>
+    new GRPCUnavailableError('14 UNAVAILABLE: No connection established. Last error: x');
+  const dropped = () => new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped');
+
+  it('moves on to the next endpoint only when the call was never sent', async () => {
+    expect(await run(3, [notConnected(), notConnected()])).toEqual({ value: 'ok', attempts: 3 });
+    expect(await run(3, [dropped()])).toEqual({ value: 'GRPCUnavailableError', attempts: 1 });
+    expect(await run(3, [new GRPCDeadlineExceededError('4')])).toEqual({
+      value: 'GRPCDeadlineExceededError',
+      attempts: 1,
+    });
+  });
+
+  it('tries each endpoint once, and a single endpoint once', async () => {
+    expect(await run(2, [notConnected(), notConnected(), notConnected()])).toEqual({
+      value: 'GRPCUnavailableError',
+      attempts: 2,
+    });
+    expect(await run(1, [notConnected()])).toEqual({ value: 'GRPCUnavailableError', attempts: 1 });
   });
 });
 

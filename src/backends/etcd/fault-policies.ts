@@ -7,9 +7,10 @@ type Policy = ReturnType<NonNullable<FaultHandling['host']>>;
  * The etcd3 client's fault handling, replaced by two small policies of our own:
  * - per host, none: the default circuit breaker keeps failing calls for 5 s after a server
  *   comes back, which turns a quick restart into seconds of errors;
- * - overall, one try per endpoint, moving on only when the call never reached the server
- *   (UNAVAILABLE): retrying a write that may have applied would turn a success into a false
- *   KEY_MODIFIED, and one endpoint means no retry, so a dead server fails fast.
+ * - overall, one try per endpoint, moving on only when no connection was made, so the call
+ *   was never sent: an UNAVAILABLE from a connection that dropped mid-call may hide an applied
+ *   write, and retrying it would turn a success into a false KEY_MODIFIED. One endpoint
+ *   means no retry, so a dead server fails fast.
  * etcd3 only calls `execute` on them; the casts stand in for cockatiel's event plumbing,
  * which etcd3 never touches, so kvkit needs no direct dependency on cockatiel.
  */
@@ -25,7 +26,7 @@ export function faultHandling(endpointCount: number): FaultHandling {
         try {
           return await fn({ signal: neverAborted, attempt });
         } catch (err) {
-          if (!(err instanceof GRPCUnavailableError) || attempt + 1 >= endpointCount) throw err;
+          if (!neverSent(err) || attempt + 1 >= endpointCount) throw err;
         }
       }
     },
@@ -37,3 +38,8 @@ export function faultHandling(endpointCount: number): FaultHandling {
 }
 
 const neverAborted = new AbortController().signal;
+
+/** gRPC could not connect to the endpoint, so the request never left this process. */
+function neverSent(err: unknown): boolean {
+  return err instanceof GRPCUnavailableError && err.message.includes('No connection established');
+}
