@@ -6,6 +6,7 @@ import {
   KeyExistsError,
   KeyModifiedError,
   KeyNotFoundError,
+  type KVError,
   NotReachableError,
 } from '../../store/errors.js';
 import type { Capabilities, KVPair, Locker, StoreOptions } from '../../store/types.js';
@@ -29,6 +30,8 @@ const MAIN_SESSION_REQUEST_MS = 2000;
 /** Retries of a write loop that keeps losing races (e.g. to a concurrent deleteTree). */
 const MAX_RACE_RETRIES = 50;
 const EMPTY = Buffer.alloc(0);
+/** Values from this size up may hit the server's default request limit (jute.maxbuffer). */
+const LARGE_VALUE_BYTES = 1024 * 1000;
 
 /**
  * ZooKeeper backend (node-zookeeper-client). A key `a/b` is the znode `/a/b` holding the
@@ -109,7 +112,7 @@ export class ZookeeperStore extends BaseStore {
       if (ttlMs === undefined) await this.#putPersistent(path, data);
       else await this.#putWithTtl(path, data, ttlMs);
     } catch (err) {
-      throw toKVError(err, `put ${key}`);
+      throw withSizeHint(toKVError(err, `put ${key}`), data);
     }
   }
 
@@ -183,7 +186,7 @@ export class ZookeeperStore extends BaseStore {
       else this.#ttl.arm(path, conn, ttlMs);
       return pairOf(key, data, stat);
     } catch (err) {
-      throw toKVError(err, `atomicPut ${key}`);
+      throw withSizeHint(toKVError(err, `atomicPut ${key}`), data);
     }
   }
 
@@ -502,6 +505,19 @@ export class ZookeeperStore extends BaseStore {
       }
     }
   }
+}
+
+/**
+ * The server drops the connection on a request over its jute.maxbuffer (1 MiB − 1 byte by
+ * default), which looks like a lost connection: say so when the value is that large.
+ */
+function withSizeHint(err: KVError, data: Buffer): KVError {
+  if (err.code !== 'NOT_REACHABLE' || data.length < LARGE_VALUE_BYTES) return err;
+  return new NotReachableError(
+    `${err.message} (a ${data.length}-byte value needs the ZooKeeper server started with ` +
+      '-Djute.maxbuffer above 1 MiB, e.g. JVMFLAGS=-Djute.maxbuffer=4194304)',
+    { cause: err.cause },
+  );
 }
 
 function asBuffer(value: Uint8Array): Buffer {
