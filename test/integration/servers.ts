@@ -203,12 +203,41 @@ async function waitReady(kind: ServerKind, endpoint: string, signal?: AbortSigna
   }
 }
 
-/** A testcontainers wait strategy backed by our own readiness probe. */
+type DockerodeContainer = Parameters<WaitStrategy['waitUntilReady']>[0];
+
+/** The last lines a container printed, for error messages (docker multiplexes stdout/stderr). */
+async function tailLogs(container: DockerodeContainer, lines = 30): Promise<string> {
+  try {
+    const raw = (await container.logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
+    const parts: Buffer[] = [];
+    let at = 0;
+    // Frames: 1 byte stream id, 3 zero bytes, 4 byte big-endian length, payload.
+    while (at + 8 <= raw.length && raw[at] <= 2 && raw[at + 1] === 0) {
+      const size = raw.readUInt32BE(at + 4);
+      parts.push(raw.subarray(at + 8, at + 8 + size));
+      at += 8 + size;
+    }
+    return (at === 0 ? raw : Buffer.concat(parts)).toString('utf8').trimEnd();
+  } catch {
+    return '(container logs unavailable)';
+  }
+}
+
+/** A testcontainers wait strategy backed by our own readiness probe; says why on timeout. */
 function probeWaitStrategy(kind: ServerKind, endpoint: string, signal?: AbortSignal): WaitStrategy {
   let timeout = READY_TIMEOUT_MS;
   let timeoutSet = false;
   const strategy: WaitStrategy = {
-    waitUntilReady: () => waitReady(kind, endpoint, signal),
+    waitUntilReady: async (container) => {
+      try {
+        await waitReady(kind, endpoint, signal);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        throw new Error(`${(error as Error).message}; last container output:\n${await tailLogs(container)}`, {
+          cause: error,
+        });
+      }
+    },
     withStartupTimeout: (ms) => {
       timeout = ms;
       timeoutSet = true;
@@ -274,13 +303,25 @@ function isPortClash(error: unknown): boolean {
   return /port is already allocated|address already in use/i.test(text);
 }
 
-function startHint(kind: ServerKind, image: string, error: unknown): Error {
+/** Adds what to do when the image is neither local nor pullable (no registry here). */
+async function startError(
+  tc: Testcontainers,
+  kind: ServerKind,
+  image: string,
+  error: unknown,
+): Promise<Error> {
   const text = String((error as Error)?.message ?? error);
-  const hint = /pull|not found|no such image|manifest/i.test(text)
-    ? ` Image ${image} is not available: build the local images (sudo scripts/build-images.sh) and set ` +
-      `KVKIT_${kind.toUpperCase()}_IMAGE, or allow pulling from the registry.`
-    : '';
-  return new Error(`could not start ${kind} (${image}): ${text}.${hint}`, { cause: error });
+  let hint = '';
+  try {
+    const client = await tc.getContainerRuntimeClient();
+    await client.container.dockerode.getImage(image).inspect();
+  } catch {
+    hint =
+      ` Image ${image} is not on this machine and could not be pulled: build the local images ` +
+      `(sudo scripts/build-images.sh) and set KVKIT_${kind.toUpperCase()}_IMAGE=kvkit/..., or allow ` +
+      'pulling from the registry. See docs/integration.md.';
+  }
+  return new Error(`could not start ${kind} (${image}): ${text}${hint}`, { cause: error });
 }
 
 async function createContainer(
@@ -292,10 +333,11 @@ async function createContainer(
   for (let attempt = 1; ; attempt++) {
     const hostPort = await freeLoopbackPort();
     const endpoint = `127.0.0.1:${hostPort}`;
+    const instance = `${process.pid}-${hostPort}-${Date.now()}`;
     const container = loopbackContainer(tc, spec.image)
       .withLoopbackPort(spec.containerPort, hostPort)
       .withEnvironment(spec.environment)
-      .withLabels({ [CONTAINER_LABEL]: '1', 'kvkit.kind': kind })
+      .withLabels({ [CONTAINER_LABEL]: '1', 'kvkit.kind': kind, 'kvkit.instance': instance })
       .withWaitStrategy(probeWaitStrategy(kind, endpoint, signal))
       .withStartupTimeout(READY_TIMEOUT_MS);
     if (spec.command) container.withCommand(spec.command(hostPort));
@@ -303,25 +345,24 @@ async function createContainer(
       const started = await (container as GenericContainerClass).start();
       return { started, endpoint };
     } catch (error) {
-      // A failed start may leave the container behind (e.g. the wait strategy gave up).
-      await removeLeftover(tc, kind, hostPort);
+      // A container that was created but failed to start (e.g. port clash) is still there.
+      await removeByInstance(tc, instance);
       if (signal?.aborted) throw signal.reason;
       if (isPortClash(error) && attempt < 3) continue;
-      throw startHint(kind, spec.image, error);
+      throw await startError(tc, kind, spec.image, error);
     }
   }
 }
 
-/** Removes a container of ours that failed to start, found by label and host port. */
-async function removeLeftover(tc: Testcontainers, kind: ServerKind, hostPort: number): Promise<void> {
+/** Removes the container(s) of one start attempt, found by their label. */
+async function removeByInstance(tc: Testcontainers, instance: string): Promise<void> {
   try {
-    const client = await tc.getContainerRuntimeClient();
-    for (const info of await client.container.list()) {
-      const ours = info.Labels?.[CONTAINER_LABEL] === '1' && info.Labels?.['kvkit.kind'] === kind;
-      if (ours && info.Ports?.some((p) => p.PublicPort === hostPort)) {
-        await client.container.getById(info.Id).remove({ force: true, v: true });
-      }
-    }
+    const { dockerode } = (await tc.getContainerRuntimeClient()).container;
+    const found = await dockerode.listContainers({
+      all: true,
+      filters: { label: [`kvkit.instance=${instance}`] },
+    });
+    for (const info of found) await dockerode.getContainer(info.Id).remove({ force: true, v: true });
   } catch {
     // Best effort: scripts/cleanup-containers.sh removes whatever is left.
   }
