@@ -1,0 +1,27 @@
+import type { Store, StoreOptions } from '../../store/types.js';
+import { ConsulConnection } from './connection.js';
+import { ConsulStore } from './consul-store.js';
+
+export { ConsulServerError, PermissionDeniedError } from './consul-errors.js';
+export { ConsulStore };
+
+/**
+ * `consul://host:port[,host:port]`: a store on Consul's KV. Resolves once a server answers with
+ * a Raft leader; NOT_REACHABLE when none does within `connectTimeoutMs` (default 5000).
+ * Options used: endpoints, prefix, token (ACL), tls (https with ca/cert/key), connectTimeoutMs.
+ */
+export async function openConsulStore(options: StoreOptions): Promise<Store> {
+  const conn = new ConsulConnection({
+    endpoints: options.endpoints,
+    token: options.token,
+    tls: options.tls,
+    connectTimeoutMs: options.connectTimeoutMs,
+  });
+  try {
+    await conn.waitForLeader();
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return new ConsulStore(conn, options.prefix);
+}

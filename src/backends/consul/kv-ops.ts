@@ -1,0 +1,54 @@
+import type { KVPair } from '../../store/types.js';
+import type { ConsulEntry, TxnOp } from './connection.js';
+
+/**
+ * Consul skips a write identical to the entry it replaces (same value, flags and session) and
+ * keeps its ModifyIndex; the contract counts every write as a change. So each write carries a
+ * fresh stamp in the entry's Flags (opaque to Consul, unused by kvkit otherwise).
+ */
+let writeStamp = Math.floor(Math.random() * 2 ** 32);
+function nextStamp(): number {
+  writeStamp = (writeStamp + 1) % 2 ** 32;
+  return writeStamp;
+}
+
+/** `/v1/txn` KV operations. Values travel base64-encoded in the JSON body. */
+export const kvOp = {
+  /** Writes the value; keeps whatever session holds the key (see ConsulStore on why that matters). */
+  set: (key: string, value: Uint8Array): TxnOp => ({
+    KV: { Verb: 'set', Key: key, Value: base64(value), Flags: nextStamp() },
+  }),
+  /** Writes only if the key's ModifyIndex is `index` (0: only if absent). */
+  cas: (key: string, value: Uint8Array, index: number): TxnOp => ({
+    KV: { Verb: 'cas', Key: key, Value: base64(value), Index: index, Flags: nextStamp() },
+  }),
+  /** Writes and acquires the key for `session` (fails while another session holds it). */
+  lock: (key: string, value: Uint8Array, session: string): TxnOp => ({
+    KV: { Verb: 'lock', Key: key, Value: base64(value), Session: session, Flags: nextStamp() },
+  }),
+  delete: (key: string): TxnOp => ({ KV: { Verb: 'delete', Key: key } }),
+  deleteTree: (dir: string): TxnOp => ({ KV: { Verb: 'delete-tree', Key: dir } }),
+  checkIndex: (key: string, index: number): TxnOp => ({
+    KV: { Verb: 'check-index', Key: key, Index: index },
+  }),
+  checkNotExists: (key: string): TxnOp => ({ KV: { Verb: 'check-not-exists', Key: key } }),
+  get: (key: string): TxnOp => ({ KV: { Verb: 'get', Key: key } }),
+  getTree: (dir: string): TxnOp => ({ KV: { Verb: 'get-tree', Key: dir } }),
+};
+
+/** A Consul entry as a pair: `lastIndex` is the ModifyIndex; a null value is the empty value. */
+export function toPair(entry: ConsulEntry, value?: Uint8Array): KVPair {
+  return { key: entry.Key, value: value ?? decodeValue(entry.Value), lastIndex: entry.ModifyIndex };
+}
+
+function decodeValue(value: ConsulEntry['Value']): Uint8Array {
+  if (value === null || value === undefined) return new Uint8Array();
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : value;
+  // Small Buffers share a pool with unrelated data: copy those; large ones own their memory.
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) return Uint8Array.from(bytes);
+  return new Uint8Array(bytes.buffer, 0, bytes.byteLength);
+}
+
+function base64(value: Uint8Array): string {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+}
