@@ -188,13 +188,13 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
     const stop = new AbortController();
     const states = collect(watcher.watch(key, { signal: stop.signal }));
     const lists = collect(watcher.watchTree(dir, { signal: stop.signal }));
-    const valueOf = (s: KVPair | null) => (s === null ? null : text(s));
+    const stateValue = (s: KVPair | null) => (s === null ? null : text(s));
     const listOf = (l: KVPair[]) => l.map((p) => `${p.key.slice(dir.length + 1)}=${text(p)}`).join(',');
     await until(() => states.seen.length === 1 && lists.seen.length === 1, 10_000, 'no first state');
 
     for (const v of ['1', '2', '3']) await writer.put(key, v);
     await writer.put(`${dir}/a`, 'a1');
-    await until(() => valueOf(states.seen.at(-1) ?? null) === '3', 10_000, 'watch did not reach 3');
+    await until(() => stateValue(states.seen.at(-1) ?? null) === '3', 10_000, 'watch did not reach 3');
     await until(() => lists.seen.length === 2, 10_000, 'watchTree did not see a');
 
     // Writes retry through the outage, so some land before the watches are back.
@@ -217,12 +217,12 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
     })();
     await Promise.all([restarting, writing]);
 
-    await until(() => valueOf(states.seen.at(-1) ?? null) === '6', 30_000, 'watch did not reach 6');
+    await until(() => stateValue(states.seen.at(-1) ?? null) === '6', 30_000, 'watch did not reach 6');
     await until(() => listOf(lists.seen.at(-1) ?? []) === 'b=b1', 30_000, 'watchTree did not reach [b]');
     stop.abort();
     await Promise.all([states.ended, lists.ended]);
 
-    expect(states.seen.map(valueOf)).toEqual([null, '1', '2', '3', '4', '5', '6']);
+    expect(states.seen.map(stateValue)).toEqual([null, '1', '2', '3', '4', '5', '6']);
     const indexes = states.seen.filter((s) => s !== null).map((s) => s.lastIndex);
     expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
     expect(new Set(indexes).size).toBe(indexes.length);
