@@ -1,0 +1,69 @@
+/**
+ * Every key network state writes, in one place, so the on-store layout can be read (and later
+ * moved into multi-key transactions) without hunting through the code. See
+ * docs/network-state-layout.md for why it looks like this.
+ */
+export class Layout {
+  readonly root: string;
+
+  constructor(prefix: string) {
+    this.root = prefix.replace(/^\/+|\/+$/g, '');
+  }
+
+  /** One record per network, keyed by name (names are unique; creating is a create-if-absent). */
+  get networks(): string {
+    return `${this.root}/networks`;
+  }
+  network(name: string): string {
+    return `${this.networks}/${name}`;
+  }
+
+  get services(): string {
+    return `${this.root}/services`;
+  }
+  service(name: string): string {
+    return `${this.services}/${name}`;
+  }
+
+  /** Tasks of every service: `tasks/<serviceId>/<slot>`. */
+  get tasks(): string {
+    return `${this.root}/tasks`;
+  }
+  serviceTasks(serviceId: string): string {
+    return `${this.tasks}/${serviceId}`;
+  }
+  task(serviceId: string, slot: number): string {
+    return `${this.serviceTasks(serviceId)}/${String(slot).padStart(8, '0')}`;
+  }
+
+  /** The pools of one address space, with their owners and sub-pool references. */
+  addressSpace(name: string): string {
+    return `${this.root}/ipam/spaces/${name}`;
+  }
+
+  /** Every pool instance's claims live under here (`<instance>/chunks/<n>`, `<instance>/cursor`). */
+  get poolInstances(): string {
+    return `${this.root}/ipam/pools`;
+  }
+  poolInstance(instance: string): string {
+    return `${this.poolInstances}/${instance}`;
+  }
+
+  /** VXLAN ID claims (offset = the VNI itself). */
+  get vxlan(): string {
+    return `${this.root}/vxlan`;
+  }
+
+  /** Bumped after every change that may let a waiting task proceed; allocators watch it. */
+  get events(): string {
+    return `${this.root}/events`;
+  }
+  get changed(): string {
+    return `${this.events}/changed`;
+  }
+
+  /** The allocator leader lock. */
+  get leader(): string {
+    return `${this.root}/allocator/leader`;
+  }
+}
