@@ -190,10 +190,21 @@ fi
 kinds=("$@")
 [ "${#kinds[@]}" -eq 0 ] && kinds=(etcd consul zookeeper)
 for kind in "${kinds[@]}"; do
-  case "$kind" in
-    etcd) build etcd "$ETCD_IMAGE" ;;
-    consul) build consul "$CONSUL_IMAGE" ;;
-    zookeeper) build zookeeper "$ZOOKEEPER_IMAGE" ;;
-    *) log "unknown image '$kind' (etcd|consul|zookeeper)"; exit 2 ;;
-  esac
+  case "$kind" in etcd | consul | zookeeper) ;; *) log "unknown image '$kind' (etcd|consul|zookeeper)"; exit 2 ;; esac
 done
+
+# The three builds share nothing (separate apt states, rootfs, tags): run them side by side, so a
+# cold build costs about the ZooKeeper one.
+t_all=$(date +%s)
+pids=()
+for kind in "${kinds[@]}"; do
+  image_var="$(echo "$kind" | tr '[:lower:]' '[:upper:]')_IMAGE"
+  build "$kind" "${!image_var}" &
+  pids+=("$!")
+done
+failed=0
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || { log "building ${kinds[$i]} FAILED"; failed=1; }
+done
+[ "$failed" -eq 0 ] || exit 1
+log "all images ready in $(( $(date +%s) - t_all ))s"
