@@ -269,7 +269,7 @@ export class Ipam {
     const pool = await this.pool(poolId);
     if (opts.address !== undefined) {
       const offset = this.checkInRange(pool, opts.address);
-      await this.claimExact(pool, offset, owner, opts.address);
+      await this.claimExact(pool, offset, owner, opts.address, false);
       return pool.subnet.addressWithPrefix(offset);
     }
     return pool.subnet.addressWithPrefix(await this.claimNext(pool, owner, opts.serial ?? false));
@@ -287,13 +287,22 @@ export class Ipam {
     return offset;
   }
 
-  /** Claims exactly `offset` for `owner` (one chunk read, one CAS, retried on conflict). */
-  async claimExact(pool: PoolRef, offset: Offset, owner: string, shown: string): Promise<void> {
+  /**
+   * Claims exactly `offset` for `owner` (one chunk read, one CAS, retried on conflict). With
+   * `reuseOwn`, an offset the owner already holds counts as claimed (restoring after a crash).
+   */
+  async claimExact(
+    pool: PoolRef,
+    offset: Offset,
+    owner: string,
+    shown: string,
+    reuseOwn = true,
+  ): Promise<void> {
     for (;;) {
       const chunk = await pool.claims.loadChunkOf(offset);
       const snapshot = pool.claims.snapshotOfChunk(chunk);
       const holder = snapshot.ownerAt(offset);
-      if (holder === owner) return;
+      if (holder === owner && reuseOwn) return;
       if (holder !== undefined) throw new IpAlreadyAllocatedError(shown, pool.poolId);
       const result = await pool.claims.commit(snapshot, [{ offset, owner }]);
       if (result.failed.length > 0) throw result.failed[0].error;
