@@ -182,6 +182,12 @@ build() {
   log "$image built in $((ms / 1000)).$(( (ms % 1000) / 100 ))s"
 }
 
+# debootstrap is the only tool here a minimal Debian may lack (the rest is apt, dpkg, coreutils).
+if ! command -v debootstrap >/dev/null 2>&1; then
+  log "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi
+
 if ! docker info >/dev/null 2>&1; then
   log "docker is not answering: run scripts/install-docker.sh first"
   exit 1

@@ -30,15 +30,16 @@ if docker_answers; then
   exit 0
 fi
 
-if ! pgrep -x dockerd >/dev/null 2>&1; then
+# procps (pgrep) may be missing on a minimal machine: go by dockerd's pid file.
+dockerd_alive() { [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }
+
+if ! dockerd_alive; then
   if [ "$(id -u)" -ne 0 ]; then
     log "dockerd is not running and we are not root: start it (sudo systemctl start docker)"
     exit 1
   fi
   # A stale pid file from an earlier, killed daemon stops dockerd from starting.
-  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    rm -f /var/run/docker.pid
-  fi
+  rm -f /var/run/docker.pid
   log "starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
   # setsid: the daemon must outlive this script and its process group.
