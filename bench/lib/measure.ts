@@ -101,3 +101,35 @@ export function writeResults(name: string, data: unknown): string {
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
 }
+
+/**
+ * One line per subject, operation and concurrency with two variants side by side (default
+ * `raw` as the baseline and `kvkit` as the candidate) and their throughput ratio.
+ */
+export function ratioTable(
+  rows: BenchRow[],
+  baseline = 'raw',
+  candidate = 'kvkit',
+): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const c of rows.filter((r) => r.via === candidate)) {
+    const b = rows.find(
+      (r) =>
+        r.via === baseline && r.subject === c.subject && r.op === c.op && r.concurrency === c.concurrency,
+    );
+    if (!b) continue;
+    out.push({
+      subject: c.subject,
+      op: c.op,
+      concurrency: c.concurrency,
+      [`${baseline} ops/s`]: b.opsPerSec,
+      [`${candidate} ops/s`]: c.opsPerSec,
+      ratio: (c.opsPerSec / b.opsPerSec).toFixed(3),
+      [`${baseline} p50 ms`]: b.p50Ms,
+      [`${candidate} p50 ms`]: c.p50Ms,
+      [`${baseline} p99 ms`]: b.p99Ms,
+      [`${candidate} p99 ms`]: c.p99Ms,
+    });
+  }
+  return out;
+}
