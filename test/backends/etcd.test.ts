@@ -174,6 +174,7 @@ describe('etcd error mapping', () => {
       [new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED'), 'TIMEOUT'],
       [new GRPCInvalidArgumentError('etcdserver: request is too large'), 'INVALID_ARGUMENT'],
       [new EtcdPermissionDeniedError('etcdserver: permission denied'), 'PERMISSION_DENIED'],
+      [new GRPCInvalidArgumentError('etcdserver: user name is empty'), 'PERMISSION_DENIED'],
       [new Error('something else'), 'SERVER_ERROR'],
     ];
     for (const [err, code] of cases) {

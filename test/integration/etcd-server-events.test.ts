@@ -262,4 +262,34 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
     await again.lock();
     await again.unlock();
   }, 120_000);
+  it('authenticates with username and password, and maps refusals to PERMISSION_DENIED', async () => {
+    await etcdctl('user', 'add', 'root', '--new-user-password=rootpw');
+    await etcdctl('role', 'add', 'root');
+    await etcdctl('user', 'grant-role', 'root', 'root');
+    await etcdctl('user', 'add', 'app', '--new-user-password=apppw');
+    await etcdctl('role', 'add', 'app');
+    await etcdctl('role', 'grant-permission', 'app', '--prefix=true', 'readwrite', 'app/');
+    await etcdctl('user', 'grant-role', 'app', 'app');
+    await etcdctl('auth', 'enable');
+    try {
+      // A role on the prefix covers the lock queue too, which lives under app/\xFF.
+      const app = await open({ username: 'app', password: 'apppw', prefix: 'app' });
+      await app.put('k', 'v');
+      expect(text(await app.get('k'))).toBe('v');
+      const lock = app.newLock('locks/job', { value: 'me', ttl: 2000 });
+      await lock.lock();
+      expect(text(await app.get('locks/job'))).toBe('me');
+      await lock.unlock();
+
+      const outside = await open({ username: 'app', password: 'apppw' });
+      expect((await failure(() => outside.put('elsewhere', 'v'))).code).toBe('PERMISSION_DENIED');
+      expect((await failure(() => open({ username: 'app', password: 'wrong' }))).code).toBe(
+        'PERMISSION_DENIED',
+      );
+      const anonymous = await open();
+      expect((await failure(() => anonymous.get('app/k'))).code).toBe('PERMISSION_DENIED');
+    } finally {
+      await etcdctl('--user', 'root:rootpw', 'auth', 'disable');
+    }
+  });
 });

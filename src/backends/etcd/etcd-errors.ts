@@ -60,6 +60,10 @@ export function toKVError(err: unknown, what: string): KVError {
   ) {
     return new PermissionDeniedError(`etcd refused ${what}: ${detail}`, options);
   }
+  // etcd's answer to a call without credentials when auth is enabled.
+  if (detail.includes('user name is empty')) {
+    return new PermissionDeniedError(`etcd requires a username and password (${what}): ${detail}`, options);
+  }
   if (
     err instanceof GRPCInvalidArgumentError ||
     err instanceof GRPCOutOfRangeError ||
