@@ -10,8 +10,11 @@ import type { ConfState, Entry, HardState, RaftStorage, Ready, Snapshot } from '
 export class MemoryRaftStorage implements RaftStorage {
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
   private snap: Snapshot;
-  /** Entries after the snapshot: log[i] has index snap.metadata.index + 1 + i. */
+  /** Entries kept: log[i] has index firstLogIndex + i. */
   private log: Entry[] = [];
+  private firstLogIndex: number;
+  /** Term of the entry at firstLogIndex - 1 (compacted away, or the snapshot's last entry). */
+  private compactedTerm: number;
 
   /**
    * @param confState the founding configuration of a new cluster: the storage starts from
@@ -28,6 +31,8 @@ export class MemoryRaftStorage implements RaftStorage {
         data: new Uint8Array(),
       };
     }
+    this.firstLogIndex = this.snap.metadata.index + 1;
+    this.compactedTerm = this.snap.metadata.term;
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {
@@ -38,24 +43,22 @@ export class MemoryRaftStorage implements RaftStorage {
     if (lo < this.firstIndex()) throw new RaftError('COMPACTED', `entries(${lo}): compacted`);
     if (hi > this.lastIndex() + 1)
       throw new RaftError('UNAVAILABLE', `entries(.., ${hi}): beyond last index`);
-    const offset = this.snap.metadata.index + 1;
-    return limitSize(this.log.slice(lo - offset, hi - offset), maxBytes);
+    return limitSize(this.log.slice(lo - this.firstLogIndex, hi - this.firstLogIndex), maxBytes);
   }
 
   term(index: number): number {
-    const snapIndex = this.snap.metadata.index;
-    if (index < snapIndex) throw new RaftError('COMPACTED', `term(${index}): compacted`);
-    if (index === snapIndex) return this.snap.metadata.term;
+    if (index < this.firstLogIndex - 1) throw new RaftError('COMPACTED', `term(${index}): compacted`);
+    if (index === this.firstLogIndex - 1) return this.compactedTerm;
     if (index > this.lastIndex()) throw new RaftError('UNAVAILABLE', `term(${index}): beyond last index`);
-    return this.log[index - snapIndex - 1].term;
+    return this.log[index - this.firstLogIndex].term;
   }
 
   firstIndex(): number {
-    return this.snap.metadata.index + 1;
+    return this.firstLogIndex;
   }
 
   lastIndex(): number {
-    return this.snap.metadata.index + this.log.length;
+    return this.firstLogIndex + this.log.length - 1;
   }
 
   snapshot(): Snapshot {
@@ -75,11 +78,10 @@ export class MemoryRaftStorage implements RaftStorage {
     if (first > this.lastIndex() + 1) {
       throw new RaftError('INVALID_ARGUMENT', `append at ${first} leaves a gap after ${this.lastIndex()}`);
     }
-    const firstKept = this.firstIndex();
-    // Entries already covered by the snapshot are committed and identical: skip them.
-    const fresh = entries.filter((e) => e.index >= firstKept);
+    // Entries already compacted are committed and identical: skip them.
+    const fresh = entries.filter((e) => e.index >= this.firstLogIndex);
     if (fresh.length === 0) return;
-    this.log.length = fresh[0].index - firstKept;
+    this.log.length = fresh[0].index - this.firstLogIndex;
     this.log.push(...fresh);
   }
 
@@ -93,21 +95,32 @@ export class MemoryRaftStorage implements RaftStorage {
     }
     this.snap = snapshot;
     this.log = [];
+    this.firstLogIndex = snapshot.metadata.index + 1;
+    this.compactedTerm = snapshot.metadata.term;
   }
 
   /**
-   * Records a snapshot the application took at `index` (<= the applied index) and drops
-   * the log entries it covers. `confState` is the configuration at `index`
-   * (`RaftCore.confStateAt(index)`).
+   * Records a snapshot the application took at `index` (<= the applied index) and
+   * compacts the log up to `index - retainEntries`. Keeping some entries lets a follower
+   * that is only slightly behind catch up from the log instead of a whole snapshot.
+   * `confState` is the configuration at `index` (`RaftCore.confStateAt(index)`).
    */
-  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array, retainEntries = 0): Snapshot {
     if (index <= this.snap.metadata.index) return this.snap;
     if (index > this.lastIndex())
       throw new RaftError('UNAVAILABLE', `snapshot at ${index}: beyond last index`);
-    const term = this.term(index);
-    this.log = this.log.slice(index - this.snap.metadata.index);
-    this.snap = { metadata: { index, term, confState: cloneConfState(confState) }, data };
+    this.snap = { metadata: { index, term: this.term(index), confState: cloneConfState(confState) }, data };
+    this.compact(index - retainEntries);
     return this.snap;
+  }
+
+  /** Drops the entries up to `index` (at most the snapshot's index). */
+  compact(index: number): void {
+    const upTo = Math.min(index, this.snap.metadata.index);
+    if (upTo < this.firstLogIndex) return;
+    this.compactedTerm = this.term(upTo);
+    this.log = this.log.slice(upTo + 1 - this.firstLogIndex);
+    this.firstLogIndex = upTo + 1;
   }
 
   /** Persists the durable parts of a Ready, in the order the contract requires. */

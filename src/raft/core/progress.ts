@@ -22,6 +22,8 @@ export class Progress {
   /** Snapshot state: the snapshot being sent and the bytes the follower confirmed. */
   snapshot: Snapshot | null = null;
   snapshotAckedOffset = 0;
+  /** A chunk was acknowledged since the last heartbeat answer (else the leader resends). */
+  snapshotProgressed = false;
 
   constructor(
     next: number,
@@ -50,7 +52,6 @@ export class Progress {
   becomeSnapshot(snapshot: Snapshot): void {
     this.resetState('snapshot');
     this.snapshot = snapshot;
-    this.snapshotAckedOffset = 0;
   }
 
   private resetState(state: ProgressState): void {
@@ -59,6 +60,7 @@ export class Progress {
     this.inflight = [];
     this.snapshot = null;
     this.snapshotAckedOffset = 0;
+    this.snapshotProgressed = false;
   }
 
   /** The follower acknowledged everything up to `index`. Returns whether `match` moved. */

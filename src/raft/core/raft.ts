@@ -665,13 +665,19 @@ export class RaftCore {
       asm.totalSize === m.totalSize;
     if (sameTransfer && asm !== null && m.offset !== asm.received) {
       // Duplicate or out of order: tell the leader where we are.
-      this.send({ type: 'snapResp', to: m.from, index: meta.index, nextOffset: asm.received });
+      this.send({
+        type: 'snapResp',
+        to: m.from,
+        index: meta.index,
+        nextOffset: asm.received,
+        chunkOffset: m.offset,
+      });
       return;
     }
     if (!sameTransfer) {
       if (m.offset !== 0) {
         // We lost the start (restart, or a newer snapshot began): ask for it again.
-        this.send({ type: 'snapResp', to: m.from, index: meta.index, nextOffset: 0 });
+        this.send({ type: 'snapResp', to: m.from, index: meta.index, nextOffset: 0, chunkOffset: m.offset });
         return;
       }
       asm = {
@@ -689,7 +695,13 @@ export class RaftCore {
     asm.parts.push(m.chunk.slice());
     asm.received += m.chunk.byteLength;
     if (asm.received < asm.totalSize) {
-      this.send({ type: 'snapResp', to: m.from, index: meta.index, nextOffset: asm.received });
+      this.send({
+        type: 'snapResp',
+        to: m.from,
+        index: meta.index,
+        nextOffset: asm.received,
+        chunkOffset: m.offset,
+      });
       return;
     }
     this.snapshotAssembly = null;
@@ -712,10 +724,14 @@ export class RaftCore {
       this.log.commitTo(index);
       return;
     }
+    const committedBefore = this.log.committed;
     this.log.restore(snapshot);
-    this.confBase = { index, conf: cloneConfState(snapshot.metadata.confState) };
-    this.confHistory = [];
-    this.setConf(this.confBase.conf);
+    // The runtime may still be applying entries before the snapshot and ask confStateAt()
+    // for them: keep the committed history, and record the snapshot's configuration.
+    const conf = cloneConfState(snapshot.metadata.confState);
+    this.confHistory = this.confHistory.filter((p) => p.index <= committedBefore);
+    this.confHistory.push({ index, conf });
+    this.setConf(conf);
   }
 
   // =====================================================================================
@@ -790,8 +806,10 @@ export class RaftCore {
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflightFull()) pr.freeOneInflight();
     if (pr.state === 'snapshot') {
-      // Resend the chunk the follower is waiting for, in case it was lost.
-      this.sendSnapshotChunk(m.from, pr);
+      // No chunk acknowledged since the last heartbeat answer: the chunk in flight may be
+      // lost, send it again.
+      if (!pr.snapshotProgressed) this.sendSnapshotChunk(m.from, pr);
+      pr.snapshotProgressed = false;
     } else if (pr.match < this.log.lastIndex()) {
       // An append may have been lost: an (empty) append detects the gap.
       this.sendAppend(m.from);
@@ -807,8 +825,17 @@ export class RaftCore {
     if (!pr) return;
     pr.recentActive = true;
     if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || pr.snapshot === null) return;
-    pr.snapshotAckedOffset = m.nextOffset;
-    if (m.nextOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+    if (m.nextOffset > pr.snapshotAckedOffset) {
+      pr.snapshotAckedOffset = m.nextOffset;
+    } else if (m.nextOffset < pr.snapshotAckedOffset && m.chunkOffset >= pr.snapshotAckedOffset) {
+      // An answer to a recent chunk says the follower holds less (it restarted): rewind.
+      // Answers to older chunks are stale (duplicated or reordered) and change nothing.
+      pr.snapshotAckedOffset = m.nextOffset;
+    } else {
+      return;
+    }
+    pr.snapshotProgressed = true;
+    if (pr.snapshotAckedOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
   }
 
   private handleForwardedRequest(
@@ -1088,9 +1115,12 @@ export class RaftCore {
     }
   }
 
-  /** Forgets configuration history the storage has compacted into its snapshot. */
+  /**
+   * Forgets configuration history the runtime can no longer ask about: compacted into
+   * storage's snapshot, and already applied.
+   */
   private pruneConfHistory(): void {
-    const compacted = this.log.firstIndex() - 1;
+    const compacted = Math.min(this.log.firstIndex() - 1, this.log.applied);
     if (this.confHistory.length === 0 || this.confHistory[0].index > compacted) return;
     let conf = this.confBase.conf;
     while (this.confHistory.length > 0 && this.confHistory[0].index <= compacted) {

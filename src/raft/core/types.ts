@@ -185,6 +185,11 @@ export interface SnapshotChunkResponse extends Envelope {
   type: 'snapResp';
   index: number;
   nextOffset: number;
+  /**
+   * Offset of the chunk this answers. Lets the leader tell a stale acknowledgement (of an
+   * older chunk: ignored) from a follower that fell behind (restart: rewind to `nextOffset`).
+   */
+  chunkOffset: number;
 }
 
 /** Leadership transfer: the target starts an election at once, skipping PreVote. */

@@ -10,6 +10,7 @@ export interface ClusterOptions {
   tickMs: number;
   diskDelayMaxMs: number;
   snapshotEvery: number;
+  retainEntries: number;
   faults: LinkFaults;
   /** Receives a line per delivered message and per Ready (for debugging a seed). */
   debugLog?: (line: string) => void;
@@ -42,6 +43,7 @@ export class SimCluster {
       tickMs: this.opts.tickMs,
       diskDelayMaxMs: this.opts.diskDelayMaxMs,
       snapshotEvery: this.opts.snapshotEvery,
+      retainEntries: this.opts.retainEntries,
       observer: this.checker,
       debugLog: this.opts.debugLog
         ? (line) => this.opts.debugLog?.(`${this.queue.now.toFixed(1)} ${line}`)
@@ -139,7 +141,7 @@ function describeMessage(m: Message): string {
     case 'snap':
       return `${head} snap=${m.metadata.index}/${m.metadata.term} off=${m.offset} len=${m.chunk.byteLength}/${m.totalSize}`;
     case 'snapResp':
-      return `${head} snap=${m.index} next=${m.nextOffset}`;
+      return `${head} snap=${m.index} next=${m.nextOffset} for=${m.chunkOffset}`;
     default:
       return head;
   }

@@ -11,7 +11,6 @@ export interface NemesisOptions {
 interface PendingRemoval {
   id: NodeId;
   index: number;
-  term: number;
 }
 
 /**
@@ -31,19 +30,18 @@ export class Nemesis {
   ) {}
 
   step(): void {
-    this.retireRemovedNodes();
     const actions: [number, () => string | null][] = [
       [3, () => this.partitionRandom()],
-      [1, () => this.isolateLeader()],
+      [2, () => this.isolateLeader()],
       [2, () => this.asymmetric()],
       [1, () => this.bridge()],
-      [3, () => this.heal()],
+      [4, () => this.heal()],
       [2, () => this.crashRandom()],
-      [1, () => this.crashLeader()],
-      [3, () => this.restartRandom()],
-      [1, () => this.addLearner()],
-      [2, () => this.promoteLearner()],
-      [1, () => this.removeMember()],
+      [2, () => this.crashLeader()],
+      [4, () => this.restartRandom()],
+      [2, () => this.addLearner()],
+      [3, () => this.promoteLearner()],
+      [2, () => this.removeMember()],
       [1, () => this.transferLeadership()],
     ];
     const total = actions.reduce((sum, [w]) => sum + w, 0);
@@ -68,20 +66,30 @@ export class Nemesis {
     this.log('heal all, restart all');
   }
 
-  /** Retires nodes whose removal is committed (a real runtime shuts down when it applies its removal). */
+  /**
+   * Shuts down servers whose removal is committed, as an operator would: a removed server
+   * that never learned of its removal keeps campaigning, and only PreVote/CheckQuorum stop
+   * it from disrupting the cluster. A removal counts as committed once some running node
+   * has a committed configuration, at or after the removal's index, without the server
+   * (ids are never reused, so such a configuration proves the removal took effect).
+   */
   retireRemovedNodes(): void {
-    const leader = this.cluster.leader();
-    if (!leader) return;
-    const core = leader.node.core;
-    if (!core) return;
-    const conf = leader.status.confState;
     this.removals = this.removals.filter((r) => {
-      if (core.logTerm(r.index) !== r.term) return r.index > leader.status.commit; // lost; forget once passed
-      if (leader.status.commit < r.index) return true;
-      if (conf.voters.includes(r.id) || conf.learners.includes(r.id)) return false;
-      this.cluster.nodes.get(r.id)?.retire();
-      this.log(`retire ${r.id}`);
-      return false;
+      for (const node of this.cluster.upNodes()) {
+        const core = node.core;
+        if (!core) continue;
+        const commit = core.status().commit;
+        if (commit < r.index) continue;
+        const conf = core.confStateAt(commit);
+        if (conf.voters.includes(r.id) || conf.learners.includes(r.id)) continue;
+        const removed = this.cluster.nodes.get(r.id);
+        if (removed && !removed.retired) {
+          removed.retire();
+          this.log(`retire ${r.id} (removal committed)`);
+        }
+        return false;
+      }
+      return true;
     });
   }
 
@@ -210,7 +218,7 @@ export class Nemesis {
     if (!id) return null;
     const result = this.tryConfChange(leader.node.id, { type: 'removeNode', nodeId: id, context: null });
     if (!result) return null;
-    this.removals.push({ id, index: result.index, term: result.term });
+    this.removals.push({ id, index: result.index });
     return `remove ${id} at ${result.index}${id === leader.node.id ? ' (the leader)' : ''}`;
   }
 

@@ -44,6 +44,8 @@ export interface SimNodeOptions {
   diskDelayMaxMs: number;
   /** Take a snapshot (and compact) after this many applied entries. */
   snapshotEvery: number;
+  /** Log entries kept behind each snapshot. */
+  retainEntries: number;
   observer: NodeObserver;
   /** Puts a message on the network. */
   send: (from: string, message: Message) => void;
@@ -234,7 +236,12 @@ export class SimNode {
     const core = this.core as RaftCore;
     const snapIndex = this.storage.snapshot().metadata.index;
     if (this.appliedIndex - snapIndex < this.opts.snapshotEvery) return;
-    this.storage.createSnapshot(this.appliedIndex, core.confStateAt(this.appliedIndex), this.sm.snapshot());
+    this.storage.createSnapshot(
+      this.appliedIndex,
+      core.confStateAt(this.appliedIndex),
+      this.sm.snapshot(),
+      this.opts.retainEntries,
+    );
   }
 }
 

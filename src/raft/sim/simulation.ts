@@ -33,6 +33,8 @@ export interface SimulationParameters {
   maxInflightMsgs: number;
   snapshotChunkSize: number;
   snapshotEvery: number;
+  /** Entries kept in the log behind each snapshot, for followers slightly behind. */
+  retainEntries: number;
   lossRate: number;
   duplicateRate: number;
   maxDelayMs: number;
@@ -87,13 +89,14 @@ export function parametersFor(seed: number, nodes: number): SimulationParameters
     maxInflightMsgs: choose([1, 4, 256]),
     snapshotChunkSize: choose([16, 256, 1024 * 1024]),
     snapshotEvery: choose([8, 32, 1000]),
+    retainEntries: choose([0, 4, 32]),
     lossRate: choose([0, 0.02, 0.1]),
     duplicateRate: choose([0, 0.02, 0.1]),
     maxDelayMs: choose([2, 10, 40]),
     diskDelayMaxMs: choose([0, 1, 5]),
     readViaIndex: rng.next() < 0.7,
     faultIntervalMs: choose([60, 150, 300]),
-    clients: choose([2, 4]),
+    clients: choose([3, 5]),
   };
 }
 
@@ -112,6 +115,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     tickMs: p.tickMs,
     diskDelayMaxMs: p.diskDelayMaxMs,
     snapshotEvery: p.snapshotEvery,
+    retainEntries: p.retainEntries,
     faults: {
       lossRate: p.lossRate,
       duplicateRate: p.duplicateRate,
@@ -147,7 +151,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         readViaIndex: p.readViaIndex,
         attemptTimeoutMs: 250,
         opDeadlineMs: 1500,
-        thinkMs: 40,
+        thinkMs: 30,
         history,
         newProcess: () => ++processes,
       }),
@@ -159,9 +163,25 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       if (cluster.queue.now >= faultPhaseMs) return;
       nemesis.step();
       scheduleFault();
+      // Removed servers are shut down once their removal commits (checked throughout the run).
+      const scheduleRetire = (): void => {
+        cluster.queue.schedule(100, () => {
+          nemesis.retireRemovedNodes();
+          scheduleRetire();
+        });
+      };
+      scheduleRetire();
     });
   };
   scheduleFault();
+  // Removed servers are shut down once their removal commits (checked throughout the run).
+  const scheduleRetire = (): void => {
+    cluster.queue.schedule(100, () => {
+      nemesis.retireRemovedNodes();
+      scheduleRetire();
+    });
+  };
+  scheduleRetire();
 
   const result = (failure?: string, counterexample?: Op[]): SimulationResult => ({
     ok: failure === undefined,
@@ -194,7 +214,6 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     cluster.runUntil(faultPhaseMs + settlePhaseMs);
     for (const client of clients) client.stop();
     // Quiet time: in-flight operations finish or time out, replication catches up.
-    nemesis.retireRemovedNodes();
     cluster.runUntil(faultPhaseMs + settlePhaseMs + 1500);
   } catch (err) {
     if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
