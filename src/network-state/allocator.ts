@@ -274,8 +274,18 @@ export async function allocationPass(ctx: Context): Promise<AllocationResult> {
       addr: p.pool.ref.subnet.addressWithPrefix(p.offset),
     }));
     const committed = await commitService(ctx, found, vips);
-    if (committed) services.set(found.value.id, committed);
-    else await releasePlacements(ctx, outcome.placements, () => owner);
+    if (committed.ok) {
+      services.set(found.value.id, committed.service as Versioned<ServiceRecord>);
+    } else {
+      // Removed, or allocated by another allocator meanwhile (maybe with the very claims we
+      // restored): give back only what its record does not hold.
+      const kept = new Set(committed.service?.value.virtualIps.map((v) => v.addr) ?? []);
+      const unused = outcome.placements.filter(
+        (p) => !kept.has(p.pool.ref.subnet.addressWithPrefix(p.offset)),
+      );
+      await releasePlacements(ctx, unused, () => owner);
+      if (committed.service) services.set(found.value.id, committed.service);
+    }
   }
 
   // Then tasks.
@@ -354,19 +364,23 @@ async function converge(
   return live;
 }
 
-/** Commits a service's virtual IPs; null when it was removed or allocated by someone else meanwhile. */
+/**
+ * Commits a service's virtual IPs. Not ok when it was removed (service null) or allocated by
+ * someone else meanwhile (service is that record).
+ */
 async function commitService(
   ctx: Context,
   found: Versioned<ServiceRecord>,
   virtualIps: ServiceRecord['virtualIps'],
-): Promise<Versioned<ServiceRecord> | null> {
+): Promise<{ ok: boolean; service: Versioned<ServiceRecord> | null }> {
   let current: Versioned<ServiceRecord> | null = found;
   for (;;) {
-    if (!current || current.value.id !== found.value.id || current.value.status !== 'allocating') return null;
+    if (!current || current.value.id !== found.value.id) return { ok: false, service: null };
+    if (current.value.status !== 'allocating') return { ok: false, service: current };
     const next: ServiceRecord = { ...current.value, status: 'allocated', virtualIps };
     try {
       const pair = await ctx.store.atomicPut(current.pair.key, JSON.stringify(next), current.pair);
-      return { value: next, pair };
+      return { ok: true, service: { value: next, pair } };
     } catch (err) {
       if (!isRetryable(err)) throw err;
       current = await readRecord<ServiceRecord>(ctx.store, found.pair.key);
