@@ -30,11 +30,21 @@ export interface ConnectionOptions {
  */
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed';
 
+/** A request awaiting its answer; `bornTick` is the deadline sweep it was sent in. */
+interface PendingRequest {
+  bornTick: number;
+  op: string;
+  path: string;
+  reject: (err: unknown) => void;
+}
+
 /** The session behind a connection is gone: its ephemeral znodes and watches went with it. */
 export class SessionLostError extends NotReachableError {}
 
 /** Delay between reconnect rounds over all servers (the client picks a random part of it). */
 const SPIN_DELAY_MS = 500;
+/** Resolution of request deadlines. */
+const SWEEP_MS = 500;
 /** How long a graceful close waits for the server to end the session. */
 const CLOSE_WAIT_MS = 1000;
 
@@ -48,7 +58,10 @@ export class ZkConnection {
   readonly #client: ZkClient;
   readonly #opts: ConnectionOptions;
   readonly #listeners = new Set<(state: ConnectionState) => void>();
-  readonly #pending = new Set<(err: Error) => void>();
+  /** Requests awaiting an answer, with the sweep tick they were sent in. */
+  readonly #pending = new Set<PendingRequest>();
+  readonly #sweeper: NodeJS.Timeout;
+  #tick = 0;
   #state: ConnectionState = 'connecting';
   #sessionId = '';
   #sessionTimeoutMs = 0;
@@ -79,6 +92,8 @@ export class ZkConnection {
       });
     if (opts.digest !== undefined) this.#client.addAuthInfo('digest', Buffer.from(opts.digest));
     this.#client.on('state', (state) => this.#onClientState(state));
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
+    this.#sweeper.unref();
   }
 
   /** Connects a new session; NOT_REACHABLE when no server answers within connectTimeoutMs. */
@@ -141,38 +156,38 @@ export class ZkConnection {
   }
 
   getData(path: string, watcher?: ZkWatcher): Promise<{ data: Buffer | undefined; stat: ZkStat }> {
-    return this.#call(`getData ${path}`, (done) =>
+    return this.#call('getData', path, (done) =>
       this.#client.getData(path, watcher, (err, data, stat) => done(err, { data, stat })),
     );
   }
 
   exists(path: string, watcher?: ZkWatcher): Promise<ZkStat | null> {
-    return this.#call(`exists ${path}`, (done) => this.#client.exists(path, watcher, done));
+    return this.#call('exists', path, (done) => this.#client.exists(path, watcher, done));
   }
 
   getChildren(path: string, watcher?: ZkWatcher): Promise<string[]> {
-    return this.#call(`getChildren ${path}`, (done) =>
+    return this.#call('getChildren', path, (done) =>
       this.#client.getChildren(path, watcher, (err, children) => done(err, children)),
     );
   }
 
   create(path: string, data: Buffer | undefined, mode: number): Promise<string> {
-    return this.#call(`create ${path}`, (done) => this.#client.create(path, data, mode, done));
+    return this.#call('create', path, (done) => this.#client.create(path, data, mode, done));
   }
 
   setData(path: string, data: Buffer, version: number): Promise<ZkStat> {
-    return this.#call(`setData ${path}`, (done) => this.#client.setData(path, data, version, done));
+    return this.#call('setData', path, (done) => this.#client.setData(path, data, version, done));
   }
 
   remove(path: string, version: number): Promise<void> {
-    return this.#call(`remove ${path}`, (done) =>
+    return this.#call('remove', path, (done) =>
       this.#client.remove(path, version, (err) => done(err, undefined)),
     );
   }
 
   /** One atomic multi-op; rejects with the error of the first failing op. */
   multi(what: string, build: (tx: ZkTransaction) => ZkTransaction): Promise<ZkOpResult[]> {
-    return this.#call(what, (done) => build(this.#client.transaction()).commit(done));
+    return this.#call('multi', what, (done) => build(this.#client.transaction()).commit(done));
   }
 
   /** Ends the session: its ephemeral znodes go at once. */
@@ -207,31 +222,43 @@ export class ZkConnection {
   }
 
   #call<T>(
-    what: string,
+    op: string,
+    path: string,
     send: (done: (err: ZkException | null | undefined, value: T) => void) => void,
   ): Promise<T> {
-    if (this.#state !== 'connected') return this.ready().then(() => this.#call(what, send));
+    if (this.#state !== 'connected') return this.ready().then(() => this.#call(op, path, send));
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: Error | null | undefined, value?: T) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#pending.delete(finish);
-        if (err) reject(err);
-        else resolve(value as T);
-      };
-      const timer = setTimeout(
-        () => finish(new TimeoutError(`ZooKeeper ${what} took over ${this.#opts.requestTimeoutMs} ms`)),
-        this.#opts.requestTimeoutMs,
-      );
-      this.#pending.add(finish);
+      const request: PendingRequest = { bornTick: this.#tick, op, path, reject };
+      this.#pending.add(request);
       try {
-        send(finish);
+        send((err, value) => {
+          if (!this.#pending.delete(request)) return; // settled already (timed out, or closed)
+          if (err) reject(err);
+          else resolve(value);
+        });
       } catch (err) {
-        finish(err as Error); // the client asserts on arguments synchronously
+        // The client asserts on arguments synchronously.
+        if (this.#pending.delete(request)) reject(err);
       }
     });
+  }
+
+  /**
+   * One coarse timer per connection enforces request deadlines (to within a sweep), cheaper
+   * than a timer per request on the hot path.
+   */
+  #sweep(): void {
+    this.#tick++;
+    const limit = Math.ceil(this.#opts.requestTimeoutMs / SWEEP_MS);
+    for (const request of this.#pending) {
+      if (this.#tick - request.bornTick <= limit) continue;
+      this.#pending.delete(request);
+      request.reject(
+        new TimeoutError(
+          `ZooKeeper ${request.op} ${request.path} took over ${this.#opts.requestTimeoutMs} ms`,
+        ),
+      );
+    }
   }
 
   #onClientState(state: ZkState): void {
@@ -275,6 +302,7 @@ export class ZkConnection {
 
   #shutdown(): void {
     this.#dead = true;
+    clearInterval(this.#sweeper);
     if (this.#lossTimer) clearTimeout(this.#lossTimer);
     this.#lossTimer = null;
     const manager = this.#client.connectionManager;
@@ -283,7 +311,9 @@ export class ZkConnection {
   }
 
   #failPending(err: Error): void {
-    for (const finish of [...this.#pending]) finish(err);
+    const requests = [...this.#pending];
+    this.#pending.clear();
+    for (const request of requests) request.reject(err);
   }
 
   #setState(state: ConnectionState): void {

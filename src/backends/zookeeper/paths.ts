@@ -19,6 +19,7 @@ const LOCK_QUEUE_SUFFIX = '%lock';
 
 /** The znode path of a normalised key: `a/b` → `/a/b`. */
 export function keyToPath(key: string): string {
+  if (needsNoEscape(key)) return `/${key}`;
   const segments = key.split('/');
   let path = '';
   for (let i = 0; i < segments.length; i++) path += `/${encodeSegment(segments[i], i === 0)}`;
@@ -76,6 +77,28 @@ export function lockQueuePath(path: string): string {
 /** True for ZooKeeper's own subtree, which is never a kvkit key. */
 export function isZookeeperSystemPath(path: string): boolean {
   return path === '/zookeeper' || path.startsWith('/zookeeper/');
+}
+
+/** True when no segment of the key needs escaping: the common case, checked in one pass. */
+function needsNoEscape(key: string): boolean {
+  let start = 0;
+  for (let i = 0; i <= key.length; i++) {
+    const c = i < key.length ? key.charCodeAt(i) : 0x2f;
+    if (c !== 0x2f) {
+      if (mustEscape(c)) return false;
+      continue;
+    }
+    const length = i - start;
+    if (length === 0) return false;
+    if (
+      key.charCodeAt(start) === 0x2e &&
+      (length === 1 || (length === 2 && key.charCodeAt(start + 1) === 0x2e))
+    ) {
+      return false;
+    }
+    start = i + 1;
+  }
+  return !(key.startsWith('zookeeper') && (key.length === 9 || key[9] === '/'));
 }
 
 export function encodeSegment(segment: string, first: boolean): string {

@@ -116,14 +116,27 @@ export class ZookeeperStore extends BaseStore {
     }
   }
 
-  protected async doGet(key: string): Promise<KVPair | null> {
+  protected doGet(key: string): Promise<KVPair | null> {
     const path = keyToPath(key);
+    // The hot path: one request on the live session, no retry machinery unless it fails.
+    const conn = this.#main.current;
+    const read = conn ? conn.getData(path) : this.#run((c) => c.getData(path));
+    return read.then(
+      ({ data, stat }) => (data === undefined ? null : pairOf(key, data, stat)),
+      (err) => this.#getFailed(err, key, path, conn !== null),
+    );
+  }
+
+  async #getFailed(err: unknown, key: string, path: string, mayRetry: boolean): Promise<KVPair | null> {
     try {
-      const { data, stat } = await this.#run((c) => c.getData(path));
-      return data === undefined ? null : pairOf(key, data, stat);
-    } catch (err) {
-      if (zkCode(err) === ZkCode.NO_NODE) return null;
-      throw toKVError(err, `get ${key}`);
+      if (mayRetry && isConnectionError(err)) {
+        const { data, stat } = await this.#run((c) => c.getData(path));
+        return data === undefined ? null : pairOf(key, data, stat);
+      }
+      throw err;
+    } catch (failure) {
+      if (zkCode(failure) === ZkCode.NO_NODE) return null;
+      throw toKVError(failure, `get ${key}`);
     }
   }
 
