@@ -1,5 +1,6 @@
 import { InvalidArgumentError, isKVError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
+import { AddressBatcher } from './address-batcher.js';
 import { readRecord, UNCHANGED, updateRecord } from './cas.js';
 import { parseAddressMaybeWithPrefix, Subnet } from './cidr.js';
 import { type Claim, type ClaimSnapshot, ClaimSpace } from './claim-space.js';
@@ -7,7 +8,6 @@ import { type DefaultPool, firstFreeDefault } from './default-pools.js';
 import {
   IpAlreadyAllocatedError,
   IpOutOfRangeError,
-  NoAvailableIpsError,
   NoAvailablePoolError,
   PoolNotFoundError,
   PoolOverlapError,
@@ -111,6 +111,7 @@ export class Ipam {
   readonly #store: Store;
   readonly #layout: Layout;
   readonly #defaults: Record<AddressSpace, DefaultPool[]>;
+  readonly #batcher = new AddressBatcher();
 
   constructor(store: Store, layout: Layout, defaults: Record<AddressSpace, DefaultPool[]>) {
     this.#store = store;
@@ -310,20 +311,12 @@ export class Ipam {
     }
   }
 
-  /** Claims the next free offset of the pool's range for `owner`. */
-  async claimNext(pool: PoolRef, owner: string, serial: boolean): Promise<Offset> {
-    const { first, last } = pool.bounds;
-    for (;;) {
-      const snapshot = await pool.claims.load();
-      const cursor = serial ? (await pool.claims.readCursors()).get(pool.scope) : undefined;
-      const offset = last < first ? null : snapshot.bits.allocate({ from: first, to: last, cursor });
-      if (offset === null) throw new NoAvailableIpsError(`pool ${pool.poolId}`);
-      const result = await pool.claims.commit(snapshot, [{ offset, owner }]);
-      if (result.failed.length > 0) throw result.failed[0].error;
-      if (result.committed.length === 0) continue;
-      if (serial) await pool.claims.writeCursor(pool.scope, nextOffset(offset));
-      return offset;
-    }
+  /**
+   * Claims the next free offset of the pool's range for `owner`. Concurrent calls on one pool are
+   * committed together (see AddressBatcher).
+   */
+  claimNext(pool: PoolRef, owner: string, serial: boolean): Promise<Offset> {
+    return this.#batcher.next(pool, owner, serial);
   }
 
   /**
