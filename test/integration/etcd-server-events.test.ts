@@ -163,8 +163,9 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
         {
           onRevision: (events) => seen.push(events.map((e) => e.kv.value.toString()).join()),
           onCompacted: async () => {
-            resynced++;
-            return Number((await raw.kv.range({ key })).header.revision);
+            const revision = Number((await raw.kv.range({ key })).header.revision);
+            resynced++; // only now: a write before the re-read is part of the state read
+            return revision;
           },
           onFatal: (err) => seen.push(`fatal: ${err.message}`),
         },
@@ -232,7 +233,8 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
   it('fails calls with NOT_REACHABLE or TIMEOUT while the server is stopped, aborts a held lock, and recovers', async () => {
     const timeoutMs = 1000;
     const store = await open({ connectTimeoutMs: timeoutMs });
-    const lost = await store.newLock('down/lock', { ttl: 2000 }).lock();
+    const held = store.newLock('down/lock', { ttl: 2000 });
+    const lost = await held.lock();
     await store.put('down/k', 'before');
     await server.stop();
     try {
@@ -254,11 +256,13 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
       }
       // The lease cannot be renewed: the holder hears of it no later than its TTL.
       await until(() => lost.aborted, 2000 + 2000, 'the held lock was not reported lost');
+      expect((await failure(() => held.unlock())).code).toBe('CANNOT_LOCK');
     } finally {
       await server.start();
     }
     expect(text(await store.get('down/k'))).toBe('before');
-    const again = store.newLock('down/lock', { ttl: 2000 });
+    // A new lock: the old one's lease is alive again for a TTL (etcd renews leases on restart).
+    const again = store.newLock('down/lock-after', { ttl: 2000 });
     await again.lock();
     await again.unlock();
   }, 120_000);

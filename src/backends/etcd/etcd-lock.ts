@@ -72,7 +72,12 @@ export class EtcdLock implements Locker {
       });
       if (!took.succeeded) throw new CannotLockError(`lock ${this.#key}: our lease expired while queued`);
       this.#held = lease;
-      return lease.lost;
+      const held = lease;
+      // A lost lock is no longer held: unlock() then rejects, and lock() may be called again.
+      held.lost.addEventListener('abort', () => {
+        if (this.#held === held) this.#held = null;
+      });
+      return held.lost;
     } catch (err) {
       if (lease) await this.#ctx.leases.revoke(lease).catch(() => {});
       throw this.#failure(err, opts?.signal, lease);

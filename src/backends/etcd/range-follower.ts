@@ -31,7 +31,9 @@ export function followRange(
   handlers: FollowHandlers,
   signal: AbortSignal,
 ): void {
-  void new RangeFollower(client, range, fromRevision, handlers, signal).run();
+  new RangeFollower(client, range, fromRevision, handlers, signal)
+    .run()
+    .catch((err: unknown) => handlers.onFatal(toKVError(err, 'watch')));
 }
 
 class RangeFollower {
