@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { delay, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
+import { delay, eventually, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
 import { createStore, type KVPair, type Store } from '../../src/index.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
@@ -62,10 +62,11 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
     expect(keysOf(lists.at(-1) ?? [])).toEqual(['restart/dir/b=b1']);
   }, 180_000);
 
-  it('resumes a watch on a new session after an outage longer than the session timeout', async () => {
+  it('resumes a watch on a new session after an outage longer than the session timeout, and the lock is lost', async () => {
     const watcher = await open();
     const writer = await open();
     await watcher.put('outage/k', 'before');
+    const lost = await watcher.newLock('outage/lock', { ttl: watcher.capabilities.ttl!.minMs }).lock();
     const stop = new AbortController();
     const watch = watcher.watch('outage/k', { signal: stop.signal })[Symbol.asyncIterator]();
     expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('before');
@@ -79,6 +80,12 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
     stop.abort();
     expect(text(seen.at(-1) ?? null)).toBe('after');
     expect(text(await watcher.get('outage/k'))).toBe('after');
+    expect(lost.aborted).toBe(true);
+    // The restarted server gives old sessions a full timeout before it expires them.
+    const ttl = watcher.capabilities.ttl!;
+    expect(
+      await eventually(async () => !(await writer.exists('outage/lock')), 2 * ttl.minMs + ttl.granularityMs),
+    ).toBe(true);
   }, 180_000);
 
   it('answers NOT_REACHABLE, never hangs, while the server is down', async () => {

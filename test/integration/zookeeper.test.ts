@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openZookeeperStore } from '../../src/backends/zookeeper/index.js';
+import { delay, eventually } from '../../src/conformance/helpers.js';
 import { runConformance } from '../../src/conformance/index.js';
 import { createStore, type Store, text } from '../../src/index.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
@@ -97,6 +98,57 @@ describe.skipIf(!docker)('zookeeper backend on a real server', () => {
       const output = await zkCli('stat', '/mapping/mzxid');
       const mzxid = Number(/mZxid = (0x[0-9a-f]+)/.exec(output)?.[1]);
       expect((await store.get('mapping/mzxid')).lastIndex).toBe(mzxid);
+    });
+  });
+
+  describe('locks (ephemeral-sequential recipe)', () => {
+    it('hands the lock on in queue order, one waiter at a time', async () => {
+      const [a, b, c] = await Promise.all([open(), open(), open()]);
+      const key = 'locks/order';
+      const holder = a.newLock(key, { value: 'a' });
+      await holder.lock();
+      const order: string[] = [];
+      const second = b.newLock(key, { value: 'b' });
+      const gotSecond = second.lock().then(() => order.push('b'));
+      await delay(300); // b queues before c
+      const third = c.newLock(key, { value: 'c' });
+      const gotThird = third.lock().then(() => order.push('c'));
+      await delay(300);
+      expect(await zkCli('ls', '/locks/order%lock')).toMatch(/\[c-\d{10}, c-\d{10}, c-\d{10}\]/);
+      await holder.unlock();
+      await gotSecond;
+      expect(text(await a.get(key))).toBe('b');
+      expect(order).toEqual(['b']); // only the next in line woke up
+      await second.unlock();
+      await gotThird;
+      await third.unlock();
+      expect(order).toEqual(['b', 'c']);
+      expect(await a.exists(key)).toBe(false);
+    });
+
+    it('removes its queue node when lock() gives up on abort', async () => {
+      const [a, b] = await Promise.all([open(), open()]);
+      const key = 'locks/abort';
+      const holder = a.newLock(key);
+      await holder.lock();
+      const stop = new AbortController();
+      const waiting = b.newLock(key).lock({ signal: stop.signal });
+      await delay(300);
+      expect(await zkCli('ls', '/locks/abort%lock')).toMatch(/\[c-\d{10}, c-\d{10}\]/);
+      stop.abort();
+      await expect(waiting).rejects.toMatchObject({ code: 'CANNOT_LOCK' });
+      expect(await zkCli('ls', '/locks/abort%lock')).toMatch(/\[c-\d{10}\]/);
+      await holder.unlock();
+    });
+
+    it('aborts the lost signal when the lock znode is deleted behind the holder', async () => {
+      const store = await open();
+      const lock = store.newLock('locks/deleted', { value: 'mine' });
+      const lost = await lock.lock();
+      await zkCli('delete', '/locks/deleted');
+      await eventually(async () => lost.aborted, 10_000);
+      expect(lost.aborted).toBe(true);
+      await expect(lock.unlock()).rejects.toMatchObject({ code: 'CANNOT_LOCK' });
     });
   });
 

@@ -66,6 +66,8 @@ export class ZkConnection {
   #sessionId = '';
   #sessionTimeoutMs = 0;
   #lossTimer: NodeJS.Timeout | null = null;
+  /** performance.now() of the last bytes from the server. */
+  #lastHeard = performance.now();
   #dead = false;
   /** Set while close() waits for the server to end the session. */
   #closeWaiter: (() => void) | null = null;
@@ -84,6 +86,12 @@ export class ZkConnection {
     const connect = manager.connect.bind(manager);
     manager.connect = () => {
       if (!this.#dead) connect();
+    };
+    // Note when the server last said anything: the client has no read timeout of its own.
+    const onSocketData = manager.onSocketData.bind(manager);
+    manager.onSocketData = (buffer) => {
+      this.#lastHeard = performance.now();
+      onSocketData(buffer);
     };
     const findNextServer = manager.findNextServer.bind(manager);
     manager.findNextServer = (cb) =>
@@ -259,6 +267,13 @@ export class ZkConnection {
         ),
       );
     }
+    // The client pings after a third of the session timeout of silence; a server that has not
+    // answered for two thirds is gone (a dead peer may never close the socket). Dropping the
+    // socket makes the client reconnect, to another server when there is one.
+    const silentMs = performance.now() - this.#lastHeard;
+    if (this.#state === 'connected' && silentMs > (this.#sessionTimeoutMs * 2) / 3) {
+      this.#client.connectionManager.socket?.destroy();
+    }
   }
 
   #onClientState(state: ZkState): void {
@@ -273,17 +288,28 @@ export class ZkConnection {
       this.#lossTimer = null;
       this.#sessionId = this.#client.getSessionId().toString('hex');
       this.#sessionTimeoutMs = this.#client.getSessionTimeout();
+      this.#lastHeard = performance.now();
       this.#setState('connected');
     } else if (state === State.DISCONNECTED) {
       if (this.#state !== 'connected') return;
       // The server expires a silent session after its timeout; once that has passed without a
       // reconnect, treat the session as gone rather than wait to be told.
-      this.#lossTimer = setTimeout(() => this.#expire(), this.#sessionTimeoutMs);
+      this.#lossTimer = setTimeout(() => this.#expire(), this.#lossDelayMs());
       this.#lossTimer.unref();
       this.#setState('disconnected');
     } else if (state === State.EXPIRED || state === State.AUTH_FAILED) {
       this.#expire();
     }
+  }
+
+  /**
+   * When to give the session up after a disconnect: the server expires it a session timeout
+   * after it last heard from us, which was no later than we last heard from it; a tenth of
+   * margin keeps a lock holder from believing in a lock the server has already freed.
+   */
+  #lossDelayMs(): number {
+    const deadline = this.#lastHeard + this.#sessionTimeoutMs * 0.9;
+    return Math.max(0, deadline - performance.now());
   }
 
   #expire(): void {

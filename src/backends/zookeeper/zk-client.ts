@@ -61,6 +61,7 @@ export interface ZkConnectionManager {
   socket?: { destroy(): void };
   connectTimeoutHandler?: NodeJS.Timeout | null;
   connect(): void;
+  onSocketData(buffer: Buffer): void;
   findNextServer(cb: (server: { host: string; port: number }) => void): void;
 }
 
