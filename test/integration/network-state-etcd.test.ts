@@ -1,0 +1,33 @@
+/**
+ * The multi-process network-state test on a real etcd in a container: four processes allocate
+ * addresses and VNIs at once, two race runAllocator, one is SIGKILLed; nothing is handed out
+ * twice and every pool is free once everything is removed and reconciled.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStore, registeredBackends, type Store } from '../../src/index.js';
+import { runMultiProcessScenario } from '../network-state/multi-process.js';
+import { type RunningServer, requireDocker, startServer } from './servers.js';
+
+const dockerAvailable = await requireDocker();
+const etcdAvailable = registeredBackends().includes('etcd');
+
+describe.skipIf(!dockerAvailable || !etcdAvailable)('network state on etcd, four processes', () => {
+  let server: RunningServer;
+  let store: Store;
+
+  beforeAll(async () => {
+    server = await startServer('etcd');
+    store = await createStore({ backend: 'etcd', endpoints: [server.endpoint] });
+  }, 300_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await server?.close();
+  });
+
+  it('never hand out an address or VNI twice, survive a SIGKILL, and leave every pool free once all is removed', async () => {
+    const totals = await runMultiProcessScenario({ url: `etcd://${server.endpoint}`, store });
+    expect(totals.tasks + totals.ipam).toBeGreaterThan(1000);
+    expect(totals.vnis).toBeGreaterThan(20);
+  }, 240_000);
+});
