@@ -117,6 +117,12 @@ describe.skipIf(!dockerAvailable)('integration harness', () => {
       expect(await etcdGet(server.endpoint, '/harness/b')).toBe('from-cli');
     });
 
+    it('accepts values above 1 MiB', async () => {
+      const big = 'e'.repeat(1536 * 1024);
+      await etcdPut(server.endpoint, '/harness/big', big);
+      expect((await etcdGet(server.endpoint, '/harness/big'))?.length).toBe(big.length);
+    });
+
     it('reports a failing command through exitCode', async () => {
       const res = await server.exec(['etcdctl', 'no-such-subcommand']);
       expect(res.exitCode).not.toBe(0);
@@ -159,6 +165,17 @@ describe.skipIf(!dockerAvailable)('integration harness', () => {
       expect(got).toEqual({ exitCode: 0, output: 'v1\n' });
     });
 
+    it('accepts values and transactions above 1 MiB', async () => {
+      const big = 'c'.repeat(1536 * 1024);
+      const put = await httpText(`http://${server.endpoint}/v1/kv/harness/big`, { method: 'PUT', body: big });
+      expect(put.body.trim()).toBe('true');
+      const txn = await httpText(`http://${server.endpoint}/v1/txn`, {
+        method: 'PUT',
+        body: JSON.stringify([{ KV: { Verb: 'set', Key: 'harness/big-txn', Value: b64(big) } }]),
+      });
+      expect(txn.status).toBe(200);
+    });
+
     it('restart() keeps the endpoint and elects a leader again (dev mode loses data)', async () => {
       const endpoint = server.endpoint;
       await server.restart();
@@ -183,6 +200,11 @@ describe.skipIf(!dockerAvailable)('integration harness', () => {
       expect(await zkCommand(server.endpoint, 'ruok')).toBe('imok');
       const conf = await zkCommand(server.endpoint, 'conf');
       expect(conf).toContain('clientPort=2181');
+    });
+
+    it('runs the server with a jute.maxbuffer above 1 MiB', async () => {
+      const cmdline = await server.exec(['cat', '/proc/1/cmdline']);
+      expect(cmdline.output.split('\0')).toContain('-Djute.maxbuffer=4194304');
     });
 
     it('zkCli.sh works inside the container and data survives restart()', async () => {

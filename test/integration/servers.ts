@@ -51,6 +51,8 @@ const STOP_TIMEOUT_S = 10;
 const EXEC_TIMEOUT_MS = 60_000;
 const DOCKER_CHECK_TIMEOUT_MS = 15_000;
 export const CONTAINER_LABEL = 'kvkit.test';
+/** Servers accept values (and requests) up to this size: the conformance suite writes 1 MiB. */
+export const MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
 interface ServerSpec {
   image: string;
@@ -85,6 +87,7 @@ function specFor(kind: ServerKind): ServerSpec {
           '--listen-peer-urls=http://127.0.0.1:2380',
           '--initial-advertise-peer-urls=http://127.0.0.1:2380',
           '--initial-cluster=kvkit=http://127.0.0.1:2380',
+          `--max-request-bytes=${MAX_VALUE_BYTES}`,
         ],
         environment: { ETCDCTL_API: '3' },
         ready: async (endpoint, signal) =>
@@ -94,7 +97,16 @@ function specFor(kind: ServerKind): ServerSpec {
       return {
         image: process.env.KVKIT_CONSUL_IMAGE || 'hashicorp/consul:1.20',
         containerPort: 8500,
-        command: () => ['agent', '-dev', '-client', '0.0.0.0'],
+        // The conformance suite round-trips 1 MiB values; kvkit writes through /v1/txn with base64
+        // values, so raise both limits (defaults: 512 KiB) well above that.
+        command: () => [
+          'agent',
+          '-dev',
+          '-client',
+          '0.0.0.0',
+          '-hcl',
+          `limits { kv_max_value_size = ${MAX_VALUE_BYTES} txn_max_req_len = ${MAX_VALUE_BYTES} }`,
+        ],
         environment: {},
         // The HTTP API answers before a leader exists; KV calls fail until one is elected.
         ready: async (endpoint, signal) => {
@@ -110,6 +122,9 @@ function specFor(kind: ServerKind): ServerSpec {
           ZOO_4LW_COMMANDS_WHITELIST: '*',
           ZOO_CFG_EXTRA: 'extendedTypesEnabled=true',
           ZOO_ADMINSERVER_ENABLED: 'false',
+          // 1 MiB values exceed the default jute.maxbuffer (1 MiB - 1); zkServer.sh and zkCli.sh
+          // both read JVMFLAGS, so the server and the CLI inside the container accept them.
+          JVMFLAGS: `-Djute.maxbuffer=${MAX_VALUE_BYTES}`,
         },
         // `ruok` only says the process is up; `srvr` reports a Mode once it serves requests.
         ready: async (endpoint, signal) =>
