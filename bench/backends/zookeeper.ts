@@ -24,8 +24,8 @@ const CONCURRENCIES = [1, 64];
 const VALUE = Buffer.alloc(100, 'v');
 /** Each variant runs ROUNDS times for ROUND_MS, interleaved with the others in rotating order,
  * so drift on a shared machine (JIT warm-up, the server's fsyncs, neighbours) hits all alike. */
-const ROUNDS = 6;
-const ROUND_MS = 500;
+const ROUNDS = 10;
+const ROUND_MS = 300;
 
 interface Variant {
   via: string;
