@@ -109,15 +109,10 @@ export class ConsulLock implements Locker {
 
   /** Returns once no session holds the key (or it is absent). */
   async #waitUntilFree(signal: AbortSignal): Promise<void> {
-    const stop = new AbortController();
-    const follow = anySignal(signal, stop.signal);
-    try {
-      for await (const entries of followKv(this.#o.conn, this.#o.query, follow)) {
-        const entry = entries.find((e) => e.Key === this.#o.key);
-        if (!entry?.Session) return;
-      }
-    } finally {
-      stop.abort();
+    // Leaving the loop stops the blocking queries behind it.
+    for await (const entries of followKv(this.#o.conn, this.#o.query, signal)) {
+      const entry = entries.find((e) => e.Key === this.#o.key);
+      if (!entry?.Session) return;
     }
     signal.throwIfAborted();
   }

@@ -1,0 +1,198 @@
+/**
+ * How kvkit maps onto Consul, checked on a real agent: data kvkit writes is where `consul kv`
+ * looks (and the reverse), keys Consul's HTTP router would rewrite still round-trip, TTLs and
+ * locks ride on sessions that are cleaned up, and several endpoints fail over.
+ * Independent tests run concurrently, since the TTL ones mostly wait.
+ */
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { delay, eventually, failure, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
+import { createStore, type KVPair, type Store } from '../../src/index.js';
+import { type RunningServer, requireDocker, startServer } from './servers.js';
+
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1.
+const dockerAvailable = await requireDocker();
+
+let server: RunningServer;
+const stores: Store[] = [];
+const open = async (extra: { prefix?: string; endpoints?: string[] } = {}) => {
+  const store = await createStore({ backend: 'consul', endpoints: [server.endpoint], ...extra });
+  stores.push(store);
+  return store;
+};
+
+/** The agent's HTTP API, for what kvkit does not expose (sessions). */
+async function consulApi<T>(method: string, path: string): Promise<T> {
+  const res = await fetch(`http://${server.endpoint}/v1/${path}`, {
+    method,
+    signal: AbortSignal.timeout(5000),
+  });
+  expect(res.ok).toBe(true);
+  return (await res.json()) as T;
+}
+const sessionIds = async () => (await consulApi<{ ID: string }[]>('GET', 'session/list')).map((s) => s.ID);
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe.skipIf(!dockerAvailable)('consul backend mapping', () => {
+  let store: Store;
+
+  beforeAll(async () => {
+    server = await startServer('consul');
+    store = await open();
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await server?.close();
+  }, 60_000);
+
+  describe('interoperability with the consul CLI', () => {
+    it('shows what kvkit writes to `consul kv get`', async () => {
+      await store.put('interop/from-kvkit', 'héllo from kvkit');
+      const got = await server.exec(['consul', 'kv', 'get', 'interop/from-kvkit']);
+      expect(got).toEqual({ exitCode: 0, output: 'héllo from kvkit\n' });
+    });
+
+    it('reads what `consul kv put` writes', async () => {
+      const put = await server.exec(['consul', 'kv', 'put', 'interop/from-cli', 'written by the CLI']);
+      expect(put.exitCode).toBe(0);
+      expect(text(await store.get('interop/from-cli'))).toBe('written by the CLI');
+      const deleted = await server.exec(['consul', 'kv', 'delete', 'interop/from-cli']);
+      expect(deleted.exitCode).toBe(0);
+      expect(await store.exists('interop/from-cli')).toBe(false);
+    });
+
+    it('keeps a store prefix visible as a plain key path', async () => {
+      const prefixed = await open({ prefix: 'tenant-a' });
+      await prefixed.put('config/x', '1');
+      const got = await server.exec(['consul', 'kv', 'get', 'tenant-a/config/x']);
+      expect(got).toEqual({ exitCode: 0, output: '1\n' });
+      expect((await prefixed.list('config')).map((p) => p.key)).toEqual(['config/x']);
+    });
+  });
+
+  describe.concurrent('keys Consul would rewrite in a URL', () => {
+    it.each(['a//b', 'a/./b', 'a/../b', './x', 'x/..', 'x/.', '/rooted'])(
+      'round-trips the key %s',
+      async (odd) => {
+        const d = `odd/${Math.random().toString(36).slice(2, 8)}`;
+        const key = `${d}/${odd}`;
+        await store.put(key, `value of ${odd}`);
+        expect(text(await store.get(key))).toBe(`value of ${odd}`);
+        expect((await store.get(key)).key).toBe(key);
+        expect(await store.exists(`${d}/b`)).toBe(false);
+        expect((await store.list(d)).map((p) => p.key)).toEqual([key]);
+
+        const stop = new AbortController();
+        const watch = store.watch(key, { signal: stop.signal })[Symbol.asyncIterator]();
+        expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe(`value of ${odd}`);
+        await store.atomicPut(key, 'next', await store.get(key));
+        expect(text((await readUntil(watch, (s) => text(s) === 'next', 30_000)).at(-1) ?? null)).toBe('next');
+        await store.deleteTree(d);
+        expect((await readUntil(watch, (s) => s === null, 30_000)).at(-1)).toBeNull();
+        stop.abort();
+      },
+    );
+
+    it('rejects a key with a lone surrogate with INVALID_KEY instead of storing another key', async () => {
+      expect((await failure(() => store.put('bad/\uD800x', 'v'))).code).toBe('INVALID_KEY');
+      expect(await store.list('bad')).toEqual([]);
+    });
+  });
+
+  describe.concurrent('TTLs and locks on sessions', () => {
+    it('keeps a key with a ttl until the ttl has passed (Consul doubles session TTLs)', async () => {
+      const ttl = store.capabilities.ttl?.minMs ?? 0;
+      expect(ttl).toBe(20_000);
+      await store.put('ttl/early', 'v', { ttl });
+      await delay(ttl - 2000);
+      expect(await store.exists('ttl/early')).toBe(true);
+      const granularity = store.capabilities.ttl?.granularityMs ?? 0;
+      expect(await eventually(async () => !(await store.exists('ttl/early')), granularity + 5000)).toBe(true);
+    }, 60_000);
+
+    it('bumps lastIndex when the same value is written again', async () => {
+      await store.put('same/k', 'same');
+      const first = await store.get('same/k');
+      const second = await store.atomicPut('same/k', 'same', first);
+      expect(second.lastIndex).toBeGreaterThan(first.lastIndex);
+      await store.put('same/k', 'same');
+      expect((await store.get('same/k')).lastIndex).toBeGreaterThan(second.lastIndex);
+    });
+
+    it('aborts the holder signal when the lock key is deleted behind its back', async () => {
+      const lost = await store.newLock('locks/deleted', { value: 'holder' }).lock();
+      const removed = await server.exec(['consul', 'kv', 'delete', 'locks/deleted']);
+      expect(removed.exitCode).toBe(0);
+      expect(await eventually(async () => lost.aborted, 30_000)).toBe(true);
+      expect((lost.reason as { code?: string }).code).toBe('CANNOT_LOCK');
+    }, 60_000);
+
+    it('aborts the holder signal when its session is destroyed, and unlock then rejects', async () => {
+      const lock = store.newLock('locks/session', { value: 'holder' });
+      const lost = await lock.lock();
+      const sessions = await consulApi<{ ID: string; Name: string }[]>('GET', 'session/list');
+      const held = (await consulApi<{ Session?: string }[]>('GET', 'kv/locks/session'))[0]?.Session;
+      expect(sessions.some((s) => s.ID === held && s.Name === 'kvkit-lock')).toBe(true);
+      await consulApi('PUT', `session/destroy/${held}`);
+      expect(await eventually(async () => lost.aborted, 30_000)).toBe(true);
+      expect((await failure(() => lock.unlock())).code).toBe('CANNOT_LOCK');
+      expect(await store.exists('locks/session')).toBe(false);
+    }, 60_000);
+
+    it('destroys the lock session on unlock, which deletes the key for waiters at once', async () => {
+      const lock = store.newLock('locks/unlock', { value: 'holder' });
+      await lock.lock();
+      const held = (await consulApi<{ Session?: string }[]>('GET', 'kv/locks/unlock'))[0]?.Session;
+      await lock.unlock();
+      expect(await store.exists('locks/unlock')).toBe(false);
+      expect(await sessionIds()).not.toContain(held);
+    });
+  });
+
+  // Alone, so that no other test creates sessions while this one counts them.
+  describe('session hygiene', () => {
+    it('leaves no session behind when a ttl write loses its compare-and-swap', async () => {
+      await store.put('ttl/cas', 'taken');
+      const before = await sessionIds();
+      expect((await failure(() => store.atomicPut('ttl/cas', 'v', null, { ttl: 20_000 }))).code).toBe(
+        'KEY_EXISTS',
+      );
+      const after = await sessionIds();
+      expect(after.filter((id) => !before.includes(id))).toEqual([]);
+    });
+  });
+
+  describe('several endpoints', () => {
+    it('fails over past an endpoint that refuses connections', async () => {
+      const dead = `127.0.0.1:${await closedPort()}`;
+      for (const endpoints of [
+        [dead, server.endpoint],
+        [server.endpoint, dead],
+      ]) {
+        const s = await open({ endpoints });
+        await s.put('failover/k', endpoints.join());
+        expect(text(await s.get('failover/k'))).toBe(endpoints.join());
+      }
+    });
+
+    it('answers NOT_REACHABLE when no endpoint is up', async () => {
+      const dead = [`127.0.0.1:${await closedPort()}`, `127.0.0.1:${await closedPort()}`];
+      const err = await failure(() =>
+        createStore({ backend: 'consul', endpoints: dead, connectTimeoutMs: 500 }),
+      );
+      expect(err.code).toBe('NOT_REACHABLE');
+    });
+  });
+});
