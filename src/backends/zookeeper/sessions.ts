@@ -1,6 +1,11 @@
 import { Backoff } from '../../store/backoff.js';
 import { ClosedError, NotReachableError } from '../../store/errors.js';
-import { type ConnectionOptions, type ConnectionState, ZkConnection } from './connection.js';
+import {
+  type ConnectionOptions,
+  type ConnectionState,
+  SessionLostError,
+  ZkConnection,
+} from './connection.js';
 
 /**
  * The store's own session, for reads, persistent writes and watches. It holds no ephemeral
@@ -138,17 +143,24 @@ export class EphemeralSessions {
 
   /** A connected session whose timeout covers `ttlMs` (as far as the server allows). */
   async get(ttlMs: number): Promise<ZkConnection> {
-    if (this.#closed) throw new ClosedError();
     const timeoutMs = Math.ceil(ttlMs / SESSION_STEP_MS) * SESSION_STEP_MS;
-    let session = this.#sessions.get(timeoutMs);
-    if (!session) {
-      session = this.#start(timeoutMs);
-      this.#sessions.set(timeoutMs, session);
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new ClosedError();
+      let session = this.#sessions.get(timeoutMs);
+      if (!session) {
+        session = this.#start(timeoutMs);
+        this.#sessions.set(timeoutMs, session);
+      }
+      const conn = await session;
+      if (conn.state === 'connected') return conn;
+      try {
+        await conn.ready();
+        return conn;
+      } catch (err) {
+        // An expired session was dropped from the map: the next round opens a fresh one.
+        if (!(err instanceof SessionLostError) || attempt > 0) throw err;
+      }
     }
-    const conn = await session;
-    if (conn.state === 'connected') return conn;
-    await conn.ready();
-    return conn;
   }
 
   /**

@@ -277,13 +277,15 @@ export class ZookeeperStore extends BaseStore {
         stat = await this.#run((c) => c.setData(path, data, -1));
       } catch (err) {
         if (zkCode(err) !== ZkCode.NO_NODE) throw err;
-        if (await this.#create(await this.#main.connection(), path, data, CreateMode.PERSISTENT)) break;
+        // Retrying after a lost answer is safe: a create that did land reads as NODE_EXISTS
+        // (false), and a replace that did land as BAD_VERSION (null); both loop to setData.
+        if (await this.#run((c) => this.#create(c, path, data, CreateMode.PERSISTENT))) break;
         continue;
       }
       // A TTL key (ephemeral znode) rewritten without a TTL becomes a plain one.
       if (
         ownerOf(stat) === '' ||
-        (await this.#replace(await this.#main.connection(), path, data, stat.version, false))
+        (await this.#run((c) => this.#replace(c, path, data, stat.version, false)))
       ) {
         break;
       }
