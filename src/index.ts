@@ -1,3 +1,4 @@
 import './backends/index.js';
 
+export * from './network-state/index.js';
 export * from './store/index.js';

@@ -13,11 +13,15 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   ls: () => import('./kv.js'),
   watch: () => import('./kv.js'),
   lock: () => import('./kv.js'),
+  network: () => import('./network.js'),
+  service: () => import('./service.js'),
 };
 
 const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
 
   kvkit get|put|del|ls|watch|lock KEY ...   key-value commands on any store
+  kvkit network create|ls|inspect|rm ...   overlay networks, IPAM and VXLAN IDs (docker's words)
+  kvkit service create|ls|ps|scale|inspect|rm ...   services and their tasks' addresses
 ${Object.keys(groups).some((g) => g === 'raft') ? '  kvkit raft start|status|members|remove|certs   the embedded Raft cluster\n' : ''}
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;
