@@ -20,6 +20,14 @@ const VALUE = Buffer.alloc(128, 'v');
 /** Keys the put and get loops cycle through. */
 const KEYSPACE = 1000;
 
+/**
+ * A row with the client CPU each operation cost (user + system, this process). On a loaded
+ * machine throughput swings with the neighbours; CPU per operation shows kvkit's own overhead.
+ */
+export interface EtcdBenchRow extends BenchRow {
+  cpuUsPerOp: number;
+}
+
 interface Sides {
   kvkit: (i: number) => Promise<unknown>;
   raw: (i: number) => Promise<unknown>;
@@ -28,7 +36,7 @@ interface Sides {
 export async function benchEtcd(
   endpoint: string,
   opts: { durationMs?: number; rounds?: number } = {},
-): Promise<BenchRow[]> {
+): Promise<EtcdBenchRow[]> {
   const durationMs = opts.durationMs ?? 1000;
   const rounds = opts.rounds ?? 2;
   const run = `bench/${Date.now().toString(36)}`;
@@ -64,14 +72,17 @@ export async function benchEtcd(
             }),
       },
     };
-    const rows: BenchRow[] = [];
+    const rows: EtcdBenchRow[] = [];
     let runs = 0;
     for (const [op, sides] of Object.entries(ops)) {
       for (const concurrency of CONCURRENCIES) {
         // Every run numbers its operations apart, so create-if-absent keys never repeat.
-        const once = (via: 'kvkit' | 'raw') => {
+        const once = async (via: 'kvkit' | 'raw'): Promise<Measured> => {
           const base = ++runs * 1e9;
-          return measure({ concurrency, durationMs }, (i) => sides[via](base + i));
+          const cpu = process.cpuUsage();
+          const result = await measure({ concurrency, durationMs }, (i) => sides[via](base + i));
+          const used = process.cpuUsage(cpu);
+          return { ...result, cpuUs: used.user + used.system };
         };
         const runsOf: Record<'raw' | 'kvkit', Measured[]> = { raw: [], kvkit: [] };
         for (let round = 0; round < rounds; round++) {
@@ -92,10 +103,11 @@ export async function benchEtcd(
   }
 }
 
-type Measured = Awaited<ReturnType<typeof measure>>;
+/** One run; its CPU includes the warm-up operations measure() does not count (a few). */
+type Measured = Awaited<ReturnType<typeof measure>> & { cpuUs: number };
 
 /** One side's runs as one row: throughput over all of them, latency percentiles averaged. */
-function pool(via: string, op: string, concurrency: number, runs: Measured[]): BenchRow {
+function pool(via: string, op: string, concurrency: number, runs: Measured[]): EtcdBenchRow {
   const ops = runs.reduce((sum, r) => sum + r.ops, 0);
   const seconds = runs.reduce((sum, r) => sum + r.ops / r.opsPerSec, 0);
   const mean = (pick: (r: Measured) => number) =>
@@ -109,11 +121,12 @@ function pool(via: string, op: string, concurrency: number, runs: Measured[]): B
     opsPerSec: Math.round(ops / seconds),
     p50Ms: mean((r) => r.p50Ms),
     p99Ms: mean((r) => r.p99Ms),
+    cpuUsPerOp: Math.round(runs.reduce((sum, r) => sum + r.cpuUs, 0) / ops),
   };
 }
 
 /** One line per operation and concurrency: raw and kvkit side by side, and kvkit / raw. */
-export function ratioTable(rows: BenchRow[]): Record<string, unknown>[] {
+export function ratioTable(rows: (BenchRow & { cpuUsPerOp?: number })[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const kv of rows.filter((r) => r.via === 'kvkit')) {
     const raw = rows.find((r) => r.via === 'raw' && r.op === kv.op && r.concurrency === kv.concurrency);
@@ -128,6 +141,8 @@ export function ratioTable(rows: BenchRow[]): Record<string, unknown>[] {
       'kvkit p50 ms': kv.p50Ms,
       'raw p99 ms': raw.p99Ms,
       'kvkit p99 ms': kv.p99Ms,
+      'raw cpu us/op': raw.cpuUsPerOp ?? '',
+      'kvkit cpu us/op': kv.cpuUsPerOp ?? '',
     });
   }
   return out;

@@ -99,7 +99,7 @@ export class EtcdStore extends BaseStore {
     } catch (err) {
       throw this.#error(err, `get ${key}`);
     }
-    return res.kvs.length === 0 ? null : toPair(res.kvs[0]);
+    return res.kvs.length === 0 ? null : toPair(res.kvs[0], key);
   }
 
   protected override async doExists(key: string): Promise<boolean> {

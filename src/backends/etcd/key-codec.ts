@@ -18,11 +18,14 @@ export function keyBytes(key: string): Buffer {
   return Buffer.from(key, 'utf8');
 }
 
-/** A pair as kvkit returns it; the value is a plain Uint8Array view, not a copy. */
-export function toPair(kv: IKeyValue): KVPair {
+/**
+ * A pair as kvkit returns it; the value is a plain Uint8Array view, not a copy. `key` saves
+ * decoding the key when the caller already has it.
+ */
+export function toPair(kv: IKeyValue, key?: string): KVPair {
   const v = kv.value;
   return {
-    key: kv.key.toString('utf8'),
+    key: key ?? kv.key.toString('utf8'),
     value: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
     lastIndex: Number(kv.mod_revision),
   };
