@@ -4,6 +4,7 @@
  * server without losing or repeating a state, and get past compacted history; a stopped server
  * gives NOT_REACHABLE or TIMEOUT, never a hang, and a held lock's signal aborts.
  */
+import { createServer } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
@@ -42,6 +43,15 @@ function collect<T>(iterable: AsyncIterable<T>): { seen: T[]; ended: Promise<voi
 
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   if (!(await eventually(async () => check(), ms, 20))) throw new Error(`${what} within ${ms} ms`);
+}
+
+/** A loopback port that was free a moment ago: nothing listens there. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 const unreachable = (err: unknown) => isKVError(err, 'NOT_REACHABLE') || isKVError(err, 'TIMEOUT');
@@ -114,7 +124,7 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
     expect(await etcdctl('get', '--prefix', '--keys-only', 'interop/locks/')).toBe('');
   });
 
-  it('grants a lock to its waiters in the order they queued', async () => {
+  it('grants a lock to its waiters in queue order, skipping one that gave up', async () => {
     const key = 'fair/lock';
     const raw = new Etcd3({ hosts: `http://${server.endpoint}` });
     const queued = async () =>
@@ -123,25 +133,45 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
       const [holderStore, ...waiterStores] = await Promise.all([open(), open(), open(), open()]);
       const holder = holderStore.newLock(key, { ttl: 2000 });
       await holder.lock();
-      const order: number[] = [];
+      const order: string[] = [];
+      const stops = waiterStores.map(() => new AbortController());
       const waiting: Promise<void>[] = [];
       for (const [i, store] of waiterStores.entries()) {
         const lock = store.newLock(key, { ttl: 2000 });
         waiting.push(
-          lock.lock().then(async () => {
-            order.push(i);
-            await lock.unlock();
-          }),
+          lock.lock({ signal: stops[i].signal }).then(
+            async () => {
+              order.push(`took ${i}`);
+              await lock.unlock();
+            },
+            (err) => {
+              order.push(`${(err as KVError).code} ${i}`);
+            },
+          ),
         );
         // Queue the next waiter only once this one has its place.
         expect(await eventually(async () => (await queued()) === i + 2, 10_000)).toBe(true);
       }
+      // The middle waiter gives up: its queue entry goes, and the last one, which was watching
+      // it, must go on waiting for the first rather than take the lock.
+      stops[1].abort();
+      expect(await eventually(async () => (await queued()) === 3, 10_000)).toBe(true);
+      await delay(200);
+      expect(order).toEqual(['CANNOT_LOCK 1']);
       await holder.unlock();
       await Promise.all(waiting);
-      expect(order).toEqual([0, 1, 2]);
+      expect(order).toEqual(['CANNOT_LOCK 1', 'took 0', 'took 2']);
       expect(await queued()).toBe(0);
     } finally {
       raw.close();
+    }
+  });
+
+  it('works through the live endpoint when another endpoint is down', async () => {
+    const store = await open({ endpoints: [`127.0.0.1:${await closedPort()}`, server.endpoint] });
+    for (let i = 0; i < 20; i++) {
+      await store.put('endpoints/k', String(i));
+      expect(text(await store.get('endpoints/k'))).toBe(String(i));
     }
   });
 
