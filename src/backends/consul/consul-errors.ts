@@ -25,8 +25,6 @@ interface ClientError {
 
 /** Socket failures that happen before a request reaches a server: always safe to retry elsewhere. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-/** Failures after which the server may or may not have applied the request. */
-const CUT_OFF = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_SOCKET_CLOSED']);
 
 /** The HTTP status of a client error, when the server answered. */
 export function statusOf(err: unknown): number | undefined {
@@ -50,15 +48,10 @@ export function neverSent(err: unknown): boolean {
  */
 export function isUnreachable(err: unknown): boolean {
   const e = err as ClientError;
-  if (neverSent(err)) return true;
-  if (e?.isTimeout) return true;
-  if (
-    e?.code !== undefined &&
-    (CUT_OFF.has(e.code) || e.code.startsWith('ERR_TLS') || e.code.includes('CERT'))
-  )
-    return true;
-  if (statusOf(err) === undefined && /socket hang up|aborted/i.test(e?.message ?? '')) return true;
+  if (neverSent(err) || e?.isTimeout) return true;
   const status = statusOf(err);
+  // Errors with a code and no HTTP answer come from the transport: DNS, TCP or TLS.
+  if (status === undefined) return typeof e?.code === 'string' || /socket hang up/i.test(e?.message ?? '');
   return status === 502 || status === 503 || status === 504;
 }
 

@@ -1,0 +1,199 @@
+/**
+ * The Consul backend's parts that need no Consul: key paths, the TTL-to-session mapping, error
+ * mapping, and the connection's edges (refused and silent endpoints, the ACL token header, TLS
+ * options) against loopback sockets this file opens and closes. The contract itself is proven
+ * on a real agent in test/integration/consul*.test.ts.
+ */
+import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isUnreachable, toKVError } from '../../src/backends/consul/consul-errors.js';
+import { cleanAncestor, encodesAsUtf8, servesByPath } from '../../src/backends/consul/key-paths.js';
+import { MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from '../../src/backends/consul/sessions.js';
+import { failure } from '../../src/conformance/helpers.js';
+import { createStore } from '../../src/index.js';
+import { generateClusterCertificates } from '../../src/raft/runtime/certs.js';
+
+const toClose: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (toClose.length > 0) await toClose.pop()?.();
+});
+
+function listen(server: Server | TcpServer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(`127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`);
+    });
+  });
+}
+
+/** A loopback port nothing listens on. */
+async function closedEndpoint(): Promise<string> {
+  const probe = createTcpServer();
+  const endpoint = await listen(probe);
+  await new Promise((resolve) => probe.close(resolve));
+  return endpoint;
+}
+
+/** Accepts connections and never answers: a hung server. */
+async function silentEndpoint(): Promise<string> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const endpoint = await listen(server);
+  toClose.push(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return endpoint;
+}
+
+/** Answers only `/v1/status/leader` (what opening a store asks) and records request headers. */
+function leaderResponder(seen: IncomingHttpHeaders[]) {
+  return (req: { url?: string; headers: IncomingHttpHeaders }, res: import('node:http').ServerResponse) => {
+    seen.push(req.headers);
+    if (req.url === '/v1/status/leader') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('"127.0.0.1:8300"');
+    } else {
+      res.writeHead(404).end();
+    }
+  };
+}
+
+async function serve(server: Server): Promise<string> {
+  const endpoint = await listen(server);
+  toClose.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return endpoint;
+}
+
+describe('consul key paths', () => {
+  it('sends keys the Go path cleaner keeps by URL path', () => {
+    for (const key of ['a', 'a/b', 'a/b/', 'a.b/..c/.d', '', 'dir/']) expect(servesByPath(key)).toBe(true);
+  });
+
+  it('routes keys the Go path cleaner would rewrite around the URL', () => {
+    for (const key of ['a//b', 'a/./b', 'a/../b', './x', 'x/..', 'x/.', '/rooted', 'a//'])
+      expect(servesByPath(key)).toBe(false);
+  });
+
+  it('follows an odd key through its nearest clean ancestor directory', () => {
+    expect(cleanAncestor('a/b//c')).toBe('a/b/');
+    expect(cleanAncestor('a/./b')).toBe('a/');
+    expect(cleanAncestor('./x')).toBe('');
+    expect(cleanAncestor('/rooted')).toBe('');
+    expect(cleanAncestor('a//')).toBe('a/');
+  });
+
+  it('refuses keys with a lone surrogate, which Consul would store under another key', () => {
+    expect(encodesAsUtf8('héllo/✓/😀')).toBe(true);
+    expect(encodesAsUtf8('bad/\uD800x')).toBe(false);
+    expect(encodesAsUtf8('bad/\uDC00')).toBe(false);
+  });
+});
+
+describe('consul TTLs on sessions', () => {
+  it('asks for half the key TTL plus a margin, since the server waits twice the session TTL', () => {
+    expect(MIN_KEY_TTL_MS).toBe(20_000);
+    expect(sessionTtlFor(MIN_KEY_TTL_MS)).toBe(10_500);
+    expect(sessionTtlFor(60_000)).toBe(30_500);
+    expect(sessionTtlFor(60_001)).toBe(30_501);
+  });
+
+  it('never asks for a session TTL under Consul’s 10 s floor', () => {
+    expect(sessionTtlFor(1000)).toBe(10_000);
+  });
+
+  it('rejects a TTL beyond what a 24 h session can carry with INVALID_ARGUMENT', () => {
+    expect(sessionTtlFor(MAX_KEY_TTL_MS)).toBe(86_400_000);
+    expect(() => sessionTtlFor(MAX_KEY_TTL_MS + 1)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
+
+describe('consul error mapping', () => {
+  const answered = (statusCode: number, body: unknown) =>
+    Object.assign(new Error('x'), { response: { statusCode, body } });
+
+  it('counts refused, reset and timed-out calls and a leaderless server as unreachable', () => {
+    expect(isUnreachable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isUnreachable(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isUnreachable(Object.assign(new Error('request timed out'), { isTimeout: true }))).toBe(true);
+    expect(isUnreachable(answered(500, 'rpc error making call: No cluster leader'))).toBe(true);
+    expect(isUnreachable(answered(500, 'something else'))).toBe(false);
+    expect(isUnreachable(answered(403, 'Permission denied'))).toBe(false);
+  });
+
+  it('maps 403 to PERMISSION_DENIED and 413 to INVALID_ARGUMENT naming the server limits', () => {
+    expect(toKVError(answered(403, 'Permission denied'), 'txn')).toMatchObject({ code: 'PERMISSION_DENIED' });
+    const tooLarge = toKVError(answered(413, 'Request body(1398152 bytes) too large'), 'txn');
+    expect(tooLarge).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(tooLarge.message).toContain('kv_max_value_size');
+    expect(toKVError(answered(400, 'bad'), 'txn')).toMatchObject({ code: 'BACKEND_ERROR' });
+  });
+});
+
+describe('consul connection', () => {
+  it('rejects open with NOT_REACHABLE when nothing listens', async () => {
+    const err = await failure(() => createStore(`consul://${'127.0.0.1:1'}?connectTimeoutMs=300`));
+    expect(err.code).toBe('NOT_REACHABLE');
+    const closed = await closedEndpoint();
+    expect(
+      (await failure(() => createStore({ backend: 'consul', endpoints: [closed], connectTimeoutMs: 300 })))
+        .code,
+    ).toBe('NOT_REACHABLE');
+  });
+
+  it('rejects open with NOT_REACHABLE when the server accepts but never answers', async () => {
+    const silent = await silentEndpoint();
+    const err = await failure(() =>
+      createStore({ backend: 'consul', endpoints: [silent], connectTimeoutMs: 300 }),
+    );
+    expect(err.code).toBe('NOT_REACHABLE');
+  });
+
+  it('sends the ACL token with every request', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await serve(createHttpServer(leaderResponder(seen)));
+    const store = await createStore({ backend: 'consul', endpoints: [endpoint], token: 's3cret-token' });
+    await store.close();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((h) => h['x-consul-token'] === 's3cret-token')).toBe(true);
+  });
+
+  it('speaks https with the given CA and client certificate, and refuses a server it cannot verify', async () => {
+    const { ca, certs } = await generateClusterCertificates({ nodes: ['consul'] });
+    const seen: IncomingHttpHeaders[] = [];
+    // Mutual TLS: the server also demands a client certificate signed by the CA.
+    const server = createHttpsServer(
+      { ...certs.consul, ca: ca.cert, requestCert: true, rejectUnauthorized: true },
+      leaderResponder(seen),
+    );
+    const endpoint = await serve(server);
+    const store = await createStore({
+      backend: 'consul',
+      endpoints: [endpoint],
+      tls: { ca: ca.cert, cert: certs.client.cert, key: certs.client.key },
+    });
+    await store.close();
+    expect(seen.length).toBe(1);
+
+    const withoutClientCert = await failure(() =>
+      createStore({ backend: 'consul', endpoints: [endpoint], tls: { ca: ca.cert }, connectTimeoutMs: 1000 }),
+    );
+    expect(withoutClientCert.code).toBe('NOT_REACHABLE');
+    const untrusted = await failure(() =>
+      createStore({ backend: 'consul', endpoints: [endpoint], tls: {}, connectTimeoutMs: 1000 }),
+    );
+    expect(untrusted.code).toBe('NOT_REACHABLE');
+    expect(seen.length).toBe(1);
+  });
+});
