@@ -47,10 +47,10 @@ interface OpTable {
   ret: Float64Array;
 }
 
-function opTable(ops: readonly RegisterOp[], valueOf: (op: RegisterOp) => number): OpTable {
+function opTable(ops: readonly RegisterOp[], writtenValue: (op: RegisterOp) => number): OpTable {
   return {
     kind: Uint8Array.from(ops, (op) => op.kind),
-    value: Int32Array.from(ops, valueOf),
+    value: Int32Array.from(ops, writtenValue),
     expected: Int32Array.from(ops, (op) => op.expected),
     call: Float64Array.from(ops, (op) => op.call),
     ret: Float64Array.from(ops, (op) => op.ret),
@@ -157,9 +157,9 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
   const n = completedOps.length;
   const p = pendingOps.length;
   if (n === 0) return { verdict: 'linearizable', steps: 0 };
-  const valueOf = junkAbstraction(ops);
-  const done = opTable(completedOps, valueOf);
-  const open = opTable(pendingOps, valueOf);
+  const writtenValue = junkAbstraction(ops);
+  const done = opTable(completedOps, writtenValue);
+  const open = opTable(pendingOps, writtenValue);
   const { classOf, rank, classes } = effectClasses(open, p);
   const appliedOfClass = new Int32Array(classes);
 
