@@ -29,6 +29,10 @@ export function toValue(data: Buffer): Uint8Array {
 
 /** The session owning an ephemeral znode, as hex; '' for a persistent znode. */
 export function ownerOf(stat: ZkStat): string {
-  const hex = stat.ephemeralOwner.toString('hex');
-  return hex === '0000000000000000' ? '' : hex;
+  return isPersistent(stat) ? '' : stat.ephemeralOwner.toString('hex');
+}
+
+export function isPersistent(stat: ZkStat): boolean {
+  const owner = stat.ephemeralOwner;
+  return owner.readUInt32BE(0) === 0 && owner.readUInt32BE(4) === 0;
 }

@@ -14,7 +14,7 @@ import type { ConnectionOptions, ZkConnection } from './connection.js';
 import { ZkLock } from './lock.js';
 import { ancestors, dirToPath, keyToPath, parentPath } from './paths.js';
 import { EphemeralSessions, MainSession } from './sessions.js';
-import { ownerOf, pairOf, zxidToNumber } from './stat.js';
+import { isPersistent, ownerOf, pairOf, zxidToNumber } from './stat.js';
 import { TtlTimers } from './ttl-timers.js';
 import { readKey, readTree, rearmingWatch } from './watch.js';
 import { CreateMode, ZkCode, type ZkOpResult, type ZkStat, zkCode } from './zk-client.js';
@@ -109,8 +109,8 @@ export class ZookeeperStore extends BaseStore {
     const path = keyToPath(key);
     const data = asBuffer(value);
     try {
-      if (ttlMs === undefined) await this.#putPersistent(path, data);
-      else await this.#putWithTtl(path, data, ttlMs);
+      if (ttlMs !== undefined) await this.#putWithTtl(path, data, ttlMs);
+      else if (!(await this.#overwrite(path, data))) await this.#putPersistent(path, data);
     } catch (err) {
       throw withSizeHint(toKVError(err, `put ${key}`), data);
     }
@@ -190,7 +190,10 @@ export class ZookeeperStore extends BaseStore {
     const path = keyToPath(key);
     const data = asBuffer(value);
     try {
-      const conn = ttlMs === undefined ? await this.#main.connection() : await this.#ephemeral.get(ttlMs);
+      const conn =
+        ttlMs === undefined
+          ? (this.#main.current ?? (await this.#main.connection()))
+          : await this.#ephemeral.get(ttlMs);
       const stat =
         previous === null
           ? await this.#atomicCreate(key, conn, path, data, ttlMs !== undefined)
@@ -269,6 +272,23 @@ export class ZookeeperStore extends BaseStore {
   }
 
   // --- writes ---
+
+  /**
+   * The hot path of put: one setData on the live session. True when that was the whole job
+   * (a plain key overwritten); false when the general path must take over.
+   */
+  async #overwrite(path: string, data: Buffer): Promise<boolean> {
+    const conn = this.#main.current;
+    if (!conn) return false;
+    try {
+      if (!isPersistent(await conn.setData(path, data, -1))) return false;
+    } catch (err) {
+      if (zkCode(err) === ZkCode.NO_NODE || isConnectionError(err)) return false;
+      throw err;
+    }
+    this.#ttl.cancel(path);
+    return true;
+  }
 
   async #putPersistent(path: string, data: Buffer): Promise<void> {
     for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
