@@ -72,10 +72,10 @@ export class EtcdStore extends BaseStore {
     } catch (err) {
       const mapped = toKVError(err, 'connect');
       if (mapped.code === 'NOT_REACHABLE' || mapped.code === 'TIMEOUT') {
-        throw new NotReachableError(
-          `no etcd server answered at ${this.#hosts.join(', ')} within ${this.#timeoutMs} ms`,
-          { cause: err },
-        );
+        const detail = mapped.code === 'TIMEOUT' ? `no answer within ${this.#timeoutMs} ms` : mapped.message;
+        throw new NotReachableError(`cannot reach etcd at ${this.#hosts.join(', ')}: ${detail}`, {
+          cause: err,
+        });
       }
       throw mapped;
     }
