@@ -25,4 +25,4 @@ export async function forEachLimit<T>(
 }
 
 /** How many store writes a pass keeps in flight. */
-export const WRITE_CONCURRENCY = 256;
+export const WRITE_CONCURRENCY = 1024;

@@ -301,6 +301,31 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       expect(addressesOf(await net.listTasks({ service: 'app' }))).toEqual(['10.9.1.2/24', '10.9.2.2/24']);
     });
 
+    it('tasks on an IPv6 /64 get ::2 onwards, and their addresses come back on removal', async () => {
+      const network = await net.createNetwork({ name: 'v6', subnets: [{ subnet: 'fd00:9::/64' }] });
+      expect(network.vxlanIds).toEqual([]);
+      await net.createService({ name: 'web', networks: ['v6'], replicas: 3, endpointMode: 'dnsrr' });
+      await net.allocate();
+      expect(addressesOf(await net.listTasks({ service: 'web' }))).toEqual([
+        'fd00:9::2/64',
+        'fd00:9::3/64',
+        'fd00:9::4/64',
+      ]);
+      await net.removeService('web');
+      expect(await net.reconcile()).toMatchObject({ freedAddresses: 0 });
+      expect(await net.ipam.usage(network.subnets[0].poolId)).toMatchObject({ used: 1 });
+    });
+
+    it('a task on a dual-stack network gets one address, from the first subnet with room', async () => {
+      await net.createNetwork({
+        name: 'dual',
+        subnets: [{ subnet: '10.9.0.0/30' }, { subnet: 'fd00:9::/64' }],
+      });
+      await net.createService({ name: 'web', networks: ['dual'], replicas: 2, endpointMode: 'dnsrr' });
+      await net.allocate();
+      expect(addressesOf(await net.listTasks({ service: 'web' }))).toEqual(['10.9.0.2/30', 'fd00:9::2/64']);
+    });
+
     it('all or nothing: a task whose second network is full holds no address on the first', async () => {
       await overlay('front', '10.9.1.0/24');
       await overlay('tiny', '10.9.2.0/30');
