@@ -282,7 +282,9 @@ export class Ipam {
     if (offset < bounds.first || offset > bounds.last) {
       const why = pool.range
         ? `outside ip-range ${pool.range.cidr} of ${pool.poolId}`
-        : `reserved in ${pool.subnet.cidr} (network or broadcast address)`;
+        : offset < bounds.first || pool.subnet.family === 4
+          ? `it is the network or broadcast address of ${pool.subnet.cidr}`
+          : `beyond the first 2^64 addresses of ${pool.subnet.cidr}, which are all a pool tracks`;
       throw new IpOutOfRangeError(address, why);
     }
     return offset;
