@@ -1,3 +1,4 @@
+import { SnapshotSender } from './snapshot-transfer.js';
 import type { ProgressState, ProgressStatus, Snapshot } from './types.js';
 
 /**
@@ -19,11 +20,8 @@ export class Progress {
   recentActive = false;
   /** Last index of each append in flight, oldest first (replicate state). */
   private inflight: number[] = [];
-  /** Snapshot state: the snapshot being sent and the bytes the follower confirmed. */
-  snapshot: Snapshot | null = null;
-  snapshotAckedOffset = 0;
-  /** A chunk was acknowledged since the last heartbeat answer (else the leader resends). */
-  snapshotProgressed = false;
+  /** Snapshot state: the transfer in progress. */
+  snapshotSender: SnapshotSender | null = null;
 
   constructor(
     next: number,
@@ -34,7 +32,7 @@ export class Progress {
   }
 
   get pendingSnapshot(): number {
-    return this.snapshot?.metadata.index ?? 0;
+    return this.snapshotSender?.index ?? 0;
   }
 
   becomeProbe(): void {
@@ -51,16 +49,14 @@ export class Progress {
 
   becomeSnapshot(snapshot: Snapshot): void {
     this.resetState('snapshot');
-    this.snapshot = snapshot;
+    this.snapshotSender = new SnapshotSender(snapshot);
   }
 
   private resetState(state: ProgressState): void {
     this.state = state;
     this.probeSent = false;
     this.inflight = [];
-    this.snapshot = null;
-    this.snapshotAckedOffset = 0;
-    this.snapshotProgressed = false;
+    this.snapshotSender = null;
   }
 
   /** The follower acknowledged everything up to `index`. Returns whether `match` moved. */

@@ -12,6 +12,7 @@ import { Progress } from './progress.js';
 import { committedIndex, hasQuorum, voteResult } from './quorum.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnlyQueue } from './read-only.js';
+import { SnapshotReceiver } from './snapshot-transfer.js';
 import type {
   AppendRequest,
   AppendResponse,
@@ -45,17 +46,6 @@ type Proposal = { type: EntryType; data: Uint8Array };
 interface ConfPoint {
   index: number;
   conf: ConfState;
-}
-
-/** A snapshot being received chunk by chunk from one leader. */
-interface SnapshotAssembly {
-  leader: NodeId;
-  leaderTerm: number;
-  index: number;
-  snapshotTerm: number;
-  totalSize: number;
-  received: number;
-  parts: Uint8Array[];
 }
 
 /** Message fields the core fills in itself. */
@@ -105,7 +95,7 @@ export class RaftCore {
   private readonly readOnly = new ReadOnlyQueue();
   /** Leader: reads that arrived before the leader committed an entry in its term. */
   private readsAwaitingTermCommit: { requestId: string; from: NodeId }[] = [];
-  private snapshotAssembly: SnapshotAssembly | null = null;
+  private readonly snapshotReceiver = new SnapshotReceiver();
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -164,6 +154,16 @@ export class RaftCore {
         // A PreVote never changes our term.
       } else if (m.type === 'preVoteResp' && !m.reject) {
         // Granted for the term we are about to campaign in; the tally happens below.
+      } else if (m.type === 'vote') {
+        // Figure 2: only a leader's message or a granted vote resets the election timer. A
+        // candidate that merely raises our term (and may not even get our vote, its log being
+        // behind) must not push back our own timeout, or ineligible candidates would keep
+        // every eligible server from ever timing out.
+        const elapsed = this.electionElapsed;
+        const timeout = this.randomizedElectionTimeout;
+        this.becomeFollower(m.term, null);
+        this.electionElapsed = elapsed;
+        this.randomizedElectionTimeout = timeout;
       } else {
         const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
         this.becomeFollower(m.term, fromLeader ? m.from : null);
@@ -437,7 +437,7 @@ export class RaftCore {
     this.pendingConfIndex = 0;
     this.readOnly.clear();
     this.readsAwaitingTermCommit = [];
-    this.snapshotAssembly = null;
+    this.snapshotReceiver.reset();
     this.prs = new Map();
     this.syncProgress();
   }
@@ -461,6 +461,7 @@ export class RaftCore {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    for (const pr of this.prs.values()) pr.snapshotSender?.tick();
     if (this.electionElapsed >= this.cfg.electionTick) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
@@ -648,66 +649,24 @@ export class RaftCore {
   }
 
   private handleSnapshotChunk(m: SnapshotChunk): void {
-    const meta = m.metadata;
-    if (meta.index <= this.log.committed) {
-      // We already have everything this snapshot holds (perhaps the answer got lost).
-      this.snapshotAssembly = null;
+    if (m.metadata.index <= this.log.committed) {
+      // We already have everything this snapshot holds (perhaps our answer got lost).
+      this.snapshotReceiver.reset();
       this.sendAppendAck(m.from, this.log.committed);
       return;
     }
-    let asm = this.snapshotAssembly;
-    const sameTransfer =
-      asm !== null &&
-      asm.leader === m.from &&
-      asm.leaderTerm === m.term &&
-      asm.index === meta.index &&
-      asm.snapshotTerm === meta.term &&
-      asm.totalSize === m.totalSize;
-    if (sameTransfer && asm !== null && m.offset !== asm.received) {
-      // Duplicate or out of order: tell the leader where we are.
+    const result = this.snapshotReceiver.accept(m);
+    if ('held' in result) {
       this.send({
         type: 'snapResp',
         to: m.from,
-        index: meta.index,
-        nextOffset: asm.received,
+        index: m.metadata.index,
+        nextOffset: result.held,
         chunkOffset: m.offset,
       });
       return;
     }
-    if (!sameTransfer) {
-      if (m.offset !== 0) {
-        // We lost the start (restart, or a newer snapshot began): ask for it again.
-        this.send({ type: 'snapResp', to: m.from, index: meta.index, nextOffset: 0, chunkOffset: m.offset });
-        return;
-      }
-      asm = {
-        leader: m.from,
-        leaderTerm: m.term,
-        index: meta.index,
-        snapshotTerm: meta.term,
-        totalSize: m.totalSize,
-        received: 0,
-        parts: [],
-      };
-      this.snapshotAssembly = asm;
-    }
-    invariant(asm !== null, 'snapshot assembly missing');
-    asm.parts.push(m.chunk.slice());
-    asm.received += m.chunk.byteLength;
-    if (asm.received < asm.totalSize) {
-      this.send({
-        type: 'snapResp',
-        to: m.from,
-        index: meta.index,
-        nextOffset: asm.received,
-        chunkOffset: m.offset,
-      });
-      return;
-    }
-    this.snapshotAssembly = null;
-    if (asm.received !== asm.totalSize) return; // malformed chunks: drop; the leader retries
-    const snapshot: Snapshot = { metadata: meta, data: concatBytes(asm.parts, asm.totalSize) };
-    this.restore(snapshot);
+    this.restore(result.snapshot);
     this.sendAppendAck(m.from, this.log.committed);
   }
 
@@ -806,10 +765,8 @@ export class RaftCore {
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflightFull()) pr.freeOneInflight();
     if (pr.state === 'snapshot') {
-      // No chunk acknowledged since the last heartbeat answer: the chunk in flight may be
-      // lost, send it again.
-      if (!pr.snapshotProgressed) this.sendSnapshotChunk(m.from, pr);
-      pr.snapshotProgressed = false;
+      // The follower is alive but the transfer stalled: something in flight was lost.
+      if (pr.snapshotSender?.maybeRetransmit(this.snapshotIdleLimit())) this.sendSnapshotChunks(m.from, pr);
     } else if (pr.match < this.log.lastIndex()) {
       // An append may have been lost: an (empty) append detects the gap.
       this.sendAppend(m.from);
@@ -824,18 +781,14 @@ export class RaftCore {
     const pr = this.prs.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
-    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || pr.snapshot === null) return;
-    if (m.nextOffset > pr.snapshotAckedOffset) {
-      pr.snapshotAckedOffset = m.nextOffset;
-    } else if (m.nextOffset < pr.snapshotAckedOffset && m.chunkOffset >= pr.snapshotAckedOffset) {
-      // An answer to a recent chunk says the follower holds less (it restarted): rewind.
-      // Answers to older chunks are stale (duplicated or reordered) and change nothing.
-      pr.snapshotAckedOffset = m.nextOffset;
-    } else {
-      return;
-    }
-    pr.snapshotProgressed = true;
-    if (pr.snapshotAckedOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+    const sender = pr.snapshotSender;
+    if (pr.state !== 'snapshot' || !sender || m.index !== sender.index) return;
+    if (sender.onAck(m.nextOffset, m.chunkOffset)) this.sendSnapshotChunks(m.from, pr);
+  }
+
+  /** Leader ticks without snapshot progress before resending: a few round trips' worth. */
+  private snapshotIdleLimit(): number {
+    return Math.max(2 * this.cfg.heartbeatTick, Math.ceil(this.cfg.electionTick / 2));
   }
 
   private handleForwardedRequest(
@@ -1036,17 +989,18 @@ export class RaftCore {
     }
     invariant(snapshot.metadata.index > 0, 'needed a snapshot but storage has none');
     pr.becomeSnapshot(snapshot);
-    this.sendSnapshotChunk(to, pr);
+    this.sendSnapshotChunks(to, pr);
     return true;
   }
 
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snapshot = pr.snapshot;
-    invariant(snapshot !== null, 'no snapshot to send');
-    const total = snapshot.data.byteLength;
-    const offset = Math.min(pr.snapshotAckedOffset, total);
-    const chunk = snapshot.data.subarray(offset, Math.min(total, offset + this.cfg.snapshotChunkSize));
-    this.send({ type: 'snap', to, metadata: snapshot.metadata, offset, chunk, totalSize: total });
+  /** Sends the chunks the transfer's window allows (in-flight limit: maxInflightMsgs chunks). */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
+    const sender = pr.snapshotSender;
+    invariant(sender !== null, 'no snapshot to send');
+    const { metadata } = sender.snapshot;
+    for (const { offset, chunk } of sender.nextChunks(this.cfg.snapshotChunkSize, this.cfg.maxInflightMsgs)) {
+      this.send({ type: 'snap', to, metadata, offset, chunk, totalSize: sender.totalSize });
+    }
   }
 
   // =====================================================================================
@@ -1152,14 +1106,4 @@ function softStatesEqual(a: SoftState, b: SoftState): boolean {
 
 function hardStatesEqual(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function concatBytes(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }

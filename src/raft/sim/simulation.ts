@@ -18,6 +18,8 @@ export interface SimulationOptions {
   checkHistory?: HistoryChecker;
   /** Keep the nemesis trace in the result even when the run passed. */
   keepTrace?: boolean;
+  /** Return the client history in the result. */
+  keepHistory?: boolean;
   /** Receives a line per delivered message and per Ready (for debugging a seed). */
   debugLog?: (line: string) => void;
 }
@@ -67,6 +69,7 @@ export interface SimulationResult {
   };
   trace?: string[];
   counterexample?: Op[];
+  history?: Op[];
 }
 
 const KEYS = ['a', 'b', 'c'];
@@ -204,6 +207,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     },
     trace: failure !== undefined || options.keepTrace ? nemesis.trace : undefined,
     counterexample,
+    history: options.keepHistory ? history : undefined,
   });
 
   try {
@@ -220,7 +224,19 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     throw err;
   }
 
-  const liveness = checkConverged(cluster);
+  // Liveness: with no faults left, the cluster must converge. Slow configurations (tiny
+  // snapshot chunks over slow links) may need longer, so wait up to 5 more virtual seconds.
+  let liveness = checkConverged(cluster);
+  try {
+    const deadline = cluster.queue.now + 5000;
+    while (liveness && cluster.queue.now < deadline) {
+      cluster.runUntil(cluster.queue.now + 100);
+      liveness = checkConverged(cluster);
+    }
+  } catch (err) {
+    if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
+    throw err;
+  }
   if (liveness) return result(liveness);
 
   const verdict = checkHistory(history);
