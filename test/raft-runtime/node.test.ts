@@ -201,6 +201,25 @@ describe('RaftReplicaNode, 3 nodes in one process', () => {
     await eventually(() => put(follower, 'healed', '1', 2000), 'proposal after heal');
   });
 
+  it('leaves no socket, server or timer behind after close', async () => {
+    const count = () => {
+      const counts: Record<string, number> = {};
+      for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+      return counts;
+    };
+    const before = count();
+    const local = await TestCluster.start(3);
+    const leader = await local.leader();
+    await put(leader, 'a', '1');
+    await Promise.all([leader.readBarrier(), put(local.followers(leader)[0], 'b', '2')]);
+    await local.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const after = count();
+    for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'TCPWrap', 'Timeout', 'Immediate']) {
+      expect(after[kind] ?? 0, kind).toBeLessThanOrEqual(before[kind] ?? 0);
+    }
+  });
+
   it('rejects calls with CLOSED after close', async () => {
     cluster = await TestCluster.start(1);
     const node = await cluster.leader();
