@@ -64,8 +64,10 @@ async function lead(ctx: Context, hooks: AllocatorHooks, leading: AbortSignal): 
   const watching = watchEvents(ctx, hooks, leading, poke);
   const backoff = new Backoff({ initialMs: 50, maxMs: 2000 });
   try {
-    await guarded(hooks, () => hooks.reconcile());
+    // Reconcile before the first pass; if that fails, try again before each pass until it works.
+    let reconciled = false;
     while (!leading.aborted) {
+      if (!reconciled) reconciled = await guarded(hooks, () => hooks.reconcile());
       if (!dirty) {
         await Promise.race([new Promise<void>((resolve) => (wake = resolve)), stopped]);
         wake = null;
