@@ -22,7 +22,16 @@ import { type BenchRow, measure, printTable, writeResults } from '../lib/measure
 
 const SUBJECT = 'consul';
 const CONCURRENCIES = [1, 64];
-const VALUE = Buffer.alloc(100, 'v');
+const VALUE_BYTES = 100;
+
+/**
+ * A 100-byte value that differs from write to write: Consul skips a write identical to the
+ * entry it replaces, which would make the raw side measure no-ops (kvkit stamps every write so
+ * that each one is a change, see kv-ops.ts).
+ */
+function valueFor(i: number): Buffer {
+  return Buffer.from(String(i).padStart(VALUE_BYTES, 'v'));
+}
 const DEFAULT_DURATION_MS = 2000;
 
 export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATION_MS): Promise<BenchRow[]> {
@@ -37,7 +46,7 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
     // Compare-and-swap keys apart for each side, so neither invalidates the other's last index.
     const casKeys = (via: string) => Array.from({ length: keyCount }, (_, i) => `${base}/cas-${via}-${i}`);
     const [kvkitCasKeys, rawCasKeys] = [casKeys('kvkit'), casKeys('raw')];
-    for (const key of [...keys, ...kvkitCasKeys, ...rawCasKeys]) await store.put(key, VALUE);
+    for (const key of [...keys, ...kvkitCasKeys, ...rawCasKeys]) await store.put(key, valueFor(0));
 
     for (const concurrency of CONCURRENCIES) {
       const pair = async (
@@ -56,8 +65,8 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
 
       await pair(
         'put',
-        (i) => store.put(keys[i % keyCount], VALUE),
-        (i) => raw.kv.set(keys[i % keyCount], VALUE),
+        (i) => store.put(keys[i % keyCount], valueFor(i)),
+        (i) => raw.kv.set(keys[i % keyCount], valueFor(i)),
       );
       await pair(
         'get',
@@ -73,11 +82,11 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
       );
       await pair(
         'atomicPut',
-        () => kvkitCas.use((key, last: KVPair) => store.atomicPut(key, VALUE, last)),
-        () =>
+        (i) => kvkitCas.use((key, last: KVPair) => store.atomicPut(key, valueFor(i), last)),
+        (i) =>
           rawCas.use(async (key, index: number) => {
             const answer = (await raw.transaction.create([
-              { KV: { Verb: 'cas', Key: key, Value: VALUE.toString('base64'), Index: index } },
+              { KV: { Verb: 'cas', Key: key, Value: valueFor(i).toString('base64'), Index: index } },
             ] as never)) as { Results: { KV: { ModifyIndex: number } }[] };
             return answer.Results[0].KV.ModifyIndex;
           }),

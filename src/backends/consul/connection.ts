@@ -179,11 +179,16 @@ export class ConsulConnection {
   }
 
   /**
-   * Runs a transaction. `write`: retried on another endpoint only if no server saw it. A rolled
-   * back transaction is an outcome, not an error.
+   * Runs a transaction. A write is tried again (on another endpoint) only when no server saw it,
+   * or when it is `repeatable` (applying it twice is the same as once). A rolled back
+   * transaction is an outcome, not an error.
    */
-  async txn(ops: TxnOp[], opts: { write: boolean; mode?: ReadMode }): Promise<TxnOutcome> {
-    const answer = (await this.#call('txn', !opts.write, undefined, (client, timeout) =>
+  async txn(
+    ops: TxnOp[],
+    opts: { write: boolean; repeatable?: boolean; mode?: ReadMode },
+  ): Promise<TxnOutcome> {
+    const idempotent = !opts.write || opts.repeatable === true;
+    const answer = (await this.#call('txn', idempotent, undefined, (client, timeout) =>
       client.transaction
         .create(ops as never, { timeout, ...modeQuery(opts.mode ?? 'default') } as never)
         // 409: rolled back by a failed check; the body says which op failed.
@@ -257,7 +262,9 @@ export class ConsulConnection {
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
-    for (let attempt = 0; attempt < this.#clients.length; attempt++) {
+    // Idempotent calls get one more try: a kept-alive socket may turn out dead only when used.
+    const attempts = this.#clients.length + (idempotent ? 1 : 0);
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const i = (this.#current + attempt) % this.#clients.length;
       const left = deadline - Date.now();
       if (left <= 0) break;

@@ -46,7 +46,7 @@ export class ConsulStore extends BaseStore {
       return;
     }
     for (let attempt = 1; ; attempt++) {
-      const written = await this.#write([kvOp.set(key, value)]);
+      const written = await this.#write([kvOp.set(key, value)], true);
       if (!written.ok) throw unexpected(key, written);
       const entry = written.results[0];
       if (!entry.Session) return;
@@ -67,7 +67,7 @@ export class ConsulStore extends BaseStore {
 
   protected async doDelete(key: string): Promise<void> {
     checkKey(key);
-    const deleted = await this.#write([kvOp.delete(key)]);
+    const deleted = await this.#write([kvOp.delete(key)], true);
     if (!deleted.ok) throw unexpected(key, deleted);
   }
 
@@ -82,7 +82,7 @@ export class ConsulStore extends BaseStore {
 
   protected async doDeleteTree(dir: string): Promise<void> {
     checkKey(dir);
-    const deleted = await this.#write([kvOp.deleteTree(dir)]);
+    const deleted = await this.#write([kvOp.deleteTree(dir)], true);
     if (!deleted.ok) throw unexpected(dir, deleted);
   }
 
@@ -165,8 +165,9 @@ export class ConsulStore extends BaseStore {
     this.#conn.close();
   }
 
-  #write(ops: TxnOp[]): Promise<TxnOutcome> {
-    return this.#conn.txn(ops, { write: true });
+  /** `repeatable`: applying the ops twice leaves the same state as once (safe to retry). */
+  #write(ops: TxnOp[], repeatable = false): Promise<TxnOutcome> {
+    return this.#conn.txn(ops, { write: true, repeatable });
   }
 
   /**
