@@ -57,8 +57,14 @@ function opTable(ops: readonly RegisterOp[], writtenValue: (op: RegisterOp) => n
   };
 }
 
-/** The written value of each op with every value no op looks at replaced by one "junk" id. */
-function junkAbstraction(ops: readonly RegisterOp[]): (op: RegisterOp) => number {
+/**
+ * The written value of each op with every value no op looks at replaced by one "junk" id, and the
+ * number of value ids in use (junk is the last).
+ */
+function junkAbstraction(ops: readonly RegisterOp[]): {
+  writtenValue: (op: RegisterOp) => number;
+  ids: number;
+} {
   const observed = new Set<number>();
   let maxId = ABSENT;
   for (const op of ops) {
@@ -67,7 +73,21 @@ function junkAbstraction(ops: readonly RegisterOp[]): (op: RegisterOp) => number
     maxId = Math.max(maxId, op.value, op.expected);
   }
   const junk = maxId + 1;
-  return (op) => (op.kind === Kind.Read || observed.has(op.value) ? op.value : junk);
+  const writtenValue = (op: RegisterOp): number =>
+    op.kind === Kind.Read || observed.has(op.value) ? op.value : junk;
+  return { writtenValue, ids: junk + 1 };
+}
+
+/** The value an op looks at (reads, or expects), or -1 for a put. */
+function looksAt(table: OpTable, i: number): number {
+  switch (table.kind[i]) {
+    case Kind.Read:
+      return table.value[i];
+    case Kind.Write:
+      return -1;
+    default:
+      return table.expected[i];
+  }
 }
 
 /** The state after an op runs in `state`, or -1 when it cannot run there. */
@@ -157,11 +177,20 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
   const n = completedOps.length;
   const p = pendingOps.length;
   if (n === 0) return { verdict: 'linearizable', steps: 0 };
-  const writtenValue = junkAbstraction(ops);
+  const { writtenValue, ids } = junkAbstraction(ops);
+  const junk = ids - 1;
   const done = opTable(completedOps, writtenValue);
   const open = opTable(pendingOps, writtenValue);
   const { classOf, rank, classes } = effectClasses(open, p);
   const appliedOfClass = new Int32Array(classes);
+
+  // How many ops not yet linearized (completed ones, and pending swaps) look at each value. A value
+  // nobody will look at again is "dead": no later op can tell it from junk, so the memo files every
+  // dead state under junk, and pending puts of dead values are interchangeable.
+  const lookers = new Int32Array(ids);
+  for (let i = 0; i < n; i++) if (looksAt(done, i) >= 0) lookers[looksAt(done, i)]++;
+  for (let j = 0; j < p; j++) if (open.kind[j] === Kind.Swap) lookers[open.expected[j]]++;
+  const canonical = (value: number): number => (value >= 0 && lookers[value] === 0 ? junk : value);
 
   // Entry 2i is op i's call, 2i+1 its return; calls sort before returns at equal times, so ops that
   // touch at one instant count as concurrent.
@@ -199,9 +228,11 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
   let h1 = 0;
   let h2 = 0;
   let state = ABSENT;
-  cache.visit(cacheKey(h1, h2, state), linearized, pendingBits, state, -1);
+  cache.visit(cacheKey(h1, h2, canonical(state)), linearized, pendingBits, canonical(state), -1);
 
   const markLinearized = (i: number): void => {
+    const seen = looksAt(done, i);
+    if (seen >= 0) lookers[seen]--;
     const w = i >>> 5;
     words[w] |= 1 << (i & 31);
     h1 ^= z1[i];
@@ -210,6 +241,8 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
     while (linearized.lo < words.length && words[linearized.lo] === FULL) linearized.lo++;
   };
   const unmarkLinearized = (i: number): void => {
+    const seen = looksAt(done, i);
+    if (seen >= 0) lookers[seen]++;
     const w = i >>> 5;
     words[w] &= ~(1 << (i & 31));
     h1 ^= z1[i];
@@ -223,6 +256,7 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
   const pathOp = new Int32Array(n + p);
   const pathState = new Int32Array(n + p);
   const pathHorizon = new Float64Array(n + p);
+  const pathDeadPutSeen = new Uint8Array(n + p);
   let depth = 0;
   let remaining = n;
   let steps = 0;
@@ -231,6 +265,9 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
   let inPending = false;
   let pendingCursor = pendingHead;
   let horizon = 0;
+  // Whether this scan of the pending list has passed a put of a dead value: only the first such put
+  // (the earliest invoked) is tried, since any other would do the same.
+  let deadPutSeen = false;
 
   // The state before the pending op just applied, or -1 when the last op applied was not pending.
   const restrictedBy = (): number => (depth > 0 && pathOp[depth - 1] >= n ? pathState[depth - 1] : -1);
@@ -246,7 +283,8 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
         const after = observes(done, i, restrictedBy()) ? apply(done, i, state) : -1;
         if (after >= 0) {
           markLinearized(i);
-          if (!cache.visit(cacheKey(h1, h2, after), linearized, pendingBits, after, -1)) {
+          const key = canonical(after);
+          if (!cache.visit(cacheKey(h1, h2, key), linearized, pendingBits, key, -1)) {
             pathOp[depth] = i;
             pathState[depth] = state;
             depth++;
@@ -270,6 +308,7 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
       horizon = done.ret[cursor >> 1];
       inPending = true;
       pendingCursor = pendingNext[pendingHead];
+      deadPutSeen = false;
       continue;
     }
 
@@ -277,19 +316,28 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
       const j = pendingCursor;
       pendingCursor = pendingNext[j];
       if (rank[j] !== appliedOfClass[classOf[j]]) continue;
+      const isPut = open.kind[j] === Kind.Write;
+      if (isPut && lookers[open.value[j]] === 0) {
+        if (deadPutSeen) continue;
+        deadPutSeen = true;
+      }
       steps++;
       if (overLimits()) return { verdict: 'gave-up', steps };
       const before = restrictedBy();
       const after = observes(open, j, before) ? apply(open, j, state) : -1;
       if (after < 0 || after === state) continue;
       pendingBits[j >>> 5] |= 1 << (j & 31);
-      if (cache.visit(cacheKey(h1, h2, after), linearized, pendingBits, after, state)) {
+      if (!isPut) lookers[open.expected[j]]--;
+      const key = canonical(after);
+      if (cache.visit(cacheKey(h1, h2, key), linearized, pendingBits, key, canonical(state))) {
         pendingBits[j >>> 5] &= ~(1 << (j & 31));
+        if (!isPut) lookers[open.expected[j]]++;
         continue;
       }
       pathOp[depth] = n + j;
       pathState[depth] = state;
       pathHorizon[depth] = horizon;
+      pathDeadPutSeen[depth] = deadPutSeen ? 1 : 0;
       depth++;
       appliedOfClass[classOf[j]]++;
       pendingNext[pendingPrev[j]] = pendingNext[j];
@@ -320,11 +368,13 @@ export function searchRegister(ops: readonly RegisterOp[], limits: SearchLimits)
     } else {
       const j = chosen - n;
       pendingBits[j >>> 5] &= ~(1 << (j & 31));
+      if (open.kind[j] === Kind.Swap) lookers[open.expected[j]]++;
       appliedOfClass[classOf[j]]--;
       pendingNext[pendingPrev[j]] = j;
       pendingPrev[pendingNext[j]] = j;
       pendingCursor = pendingNext[j];
       horizon = pathHorizon[depth];
+      deadPutSeen = pathDeadPutSeen[depth] === 1;
       inPending = true;
     }
   }
