@@ -11,7 +11,8 @@ export type StoreErrorCode =
   | 'INVALID_KEY'
   | 'INVALID_ARGUMENT'
   | 'TIMEOUT'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'PERMISSION_DENIED';
 
 /** Every error kvkit throws on purpose. `code` is stable; `cause` keeps the underlying error. */
 export class KVError extends Error {
@@ -76,6 +77,12 @@ export class InvalidArgumentError extends KVError {
 export class TimeoutError extends KVError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('TIMEOUT', message, options);
+  }
+}
+/** The server refused the credentials or ACL (etcd auth, Consul ACL token, ZooKeeper digest). */
+export class PermissionDeniedError extends KVError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PERMISSION_DENIED', message, options);
   }
 }
 export class ClosedError extends KVError {

@@ -16,15 +16,9 @@ import {
   InvalidArgumentError,
   KVError,
   NotReachableError,
+  PermissionDeniedError,
   TimeoutError,
 } from '../../store/errors.js';
-
-/** etcd refused the credentials or the role lacks a permission (etcd's own code, not a contract one). */
-export class PermissionDeniedError extends KVError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('PERMISSION_DENIED', message, options);
-  }
-}
 
 /** Any other failure etcd reported, with etcd's error as the cause. */
 export class EtcdServerError extends KVError {
