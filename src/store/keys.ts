@@ -37,7 +37,11 @@ export function isUnder(key: string, dir: string): boolean {
 
 function checkKeyText(text: string, original: string): void {
   if (text.includes('\0')) throw new InvalidKeyError(`key contains a NUL byte: ${JSON.stringify(original)}`);
-  if (text.length > MAX_KEY_BYTES || encoder.encode(text).length > MAX_KEY_BYTES) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short keys need no encoding to be measured.
+  if (
+    text.length * 3 > MAX_KEY_BYTES &&
+    (text.length > MAX_KEY_BYTES || encoder.encode(text).length > MAX_KEY_BYTES)
+  ) {
     throw new InvalidKeyError(`key is longer than ${MAX_KEY_BYTES} bytes (${text.slice(0, 40)}...)`);
   }
 }

@@ -1,7 +1,6 @@
 import type { Store, StoreOptions } from '../../store/types.js';
 import { ZookeeperStore } from './zookeeper-store.js';
 
-export { PERMISSION_DENIED } from './zk-errors.js';
 export { ZookeeperStore };
 
 /** `zk://host:port[,host:port]`: a ZooKeeper ensemble (node-zookeeper-client). */

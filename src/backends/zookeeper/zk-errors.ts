@@ -1,8 +1,11 @@
-import { InvalidArgumentError, isKVError, KVError, NotReachableError } from '../../store/errors.js';
+import {
+  InvalidArgumentError,
+  isKVError,
+  KVError,
+  NotReachableError,
+  PermissionDeniedError,
+} from '../../store/errors.js';
 import { ZkCode, zkCode } from './zk-client.js';
-
-/** The code kvkit uses when ZooKeeper's ACLs refuse an operation (NO_AUTH, AUTH_FAILED). */
-export const PERMISSION_DENIED = 'PERMISSION_DENIED';
 
 /** True when the request may not have reached the server, or its answer was lost. */
 export function isConnectionError(err: unknown): boolean {
@@ -27,7 +30,7 @@ export function toKVError(err: unknown, what: string): KVError {
       return new NotReachableError(`ZooKeeper connection lost during ${detail}`, { cause: err });
     case ZkCode.NO_AUTH:
     case ZkCode.AUTH_FAILED:
-      return new KVError(PERMISSION_DENIED, `ZooKeeper refused ${detail}`, { cause: err });
+      return new PermissionDeniedError(`ZooKeeper refused ${detail}`, { cause: err });
     case ZkCode.BAD_ARGUMENTS:
     case ZkCode.INVALID_ACL:
       return new InvalidArgumentError(`ZooKeeper rejected ${detail}`, { cause: err });
