@@ -42,10 +42,6 @@ export class ConfigCache {
     this.pendingBits = new Uint32Array(this.capacity * pendingWords);
   }
 
-  get entries(): number {
-    return this.size;
-  }
-
   /**
    * True when the configuration is covered by one already explored; otherwise records it and returns
    * false. `hash` must depend only on the completed set and `state`, never on `pendingBits` or

@@ -12,12 +12,14 @@
  *     completed op (all others finished before it began or began after it finished): in any
  *     linearization the put comes after all of them and sets the state whatever they did, so none of
  *     them can matter again (pending ops they preceded are kept: they may take effect after the put).
+ * Completed writes and swaps are dropped only by 1 and 3, so the slice keeps the writes that explain
+ * what its reads saw.
+ *
  * Finally, pending ops whose value no op of the slice reads or expects are left out of the answer.
  * That is safe at the end only: removing a pending op never makes a failing history pass (it could
  * have been left out of any linearization), but steps 1-3 must still see it, because adding it back
- * to a slice could explain away a read or failed cas they would otherwise drop.
- * Completed writes and swaps are dropped only by 1 and 3, and pending ones only when nothing looks at
- * their value, so the slice keeps the writes that explain what its reads saw.
+ * could explain away a read or failed cas they would otherwise drop.
+ *
  * Each search runs within a shared effort budget; when it runs out the current slice is returned,
  * which keeps the guarantee but may not be minimal.
  */
