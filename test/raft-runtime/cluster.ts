@@ -67,6 +67,7 @@ export class TestCluster {
     if (extra) m.extra = { ...m.extra, ...extra };
     m.sm = new RegisterMachine();
     m.node = await RaftReplicaNode.start(this.options(m));
+    await m.node.ensureJoined();
     return m.node;
   }
 

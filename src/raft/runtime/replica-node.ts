@@ -50,7 +50,11 @@ export interface ReplicaNodeOptions {
   clientAddr?: string | null;
   /** Bootstrap (or, on restart, check) a cluster with these voters. */
   initialCluster?: string | InitialCluster;
-  /** Ask a running cluster to add this node (as a learner, promoted once caught up). */
+  /**
+   * Asks a running cluster to add this node (as a learner, promoted once caught up); called
+   * by `ensureJoined()` after start, once the client address is known. Also lets `start`
+   * accept an empty data dir without an initial cluster.
+   */
   join?: (member: NewMember) => Promise<void>;
   stateMachine: ReplicatedStateMachine;
   tls?: TlsMaterial;
@@ -104,7 +108,8 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   private readonly membershipTimeoutMs: number;
   private readonly snapshotEvery: number;
   private readonly keepEntries: number;
-  private readonly clientAddr: string | null;
+  private clientAddr: string | null;
+  private readonly join: ((member: NewMember) => Promise<void>) | undefined;
   private readonly peerAddr: string;
   private book: MemberBook;
   /** Addresses from conf changes appended but not applied yet, and from peers' handshakes. */
@@ -176,7 +181,6 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
       const node = new RaftReplicaNode(opts, id, log, storage, transport, holder.clusterId);
       holder.node = node;
       node.kick();
-      if (opts.join && !node.isMemberOfCluster()) await node.requestJoin(opts.join);
       return node;
     } catch (err) {
       await transport.close();
@@ -200,6 +204,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     this.sm = opts.stateMachine;
     this.clusterId = clusterId;
     this.clientAddr = opts.clientAddr ?? null;
+    this.join = opts.join;
     this.peerAddr = opts.peerAddr;
     this.onFatal = opts.onFatal;
     this.tickMs = opts.timing?.tickMs ?? DEFAULT_TICK_MS;
@@ -699,9 +704,20 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     }
   }
 
-  private async requestJoin(join: (member: NewMember) => Promise<void>): Promise<void> {
+  /** A node started with `join` asks its cluster to add it, unless it is a member already. */
+  async ensureJoined(): Promise<void> {
+    if (!this.join || this.isMemberOfCluster()) return;
     this.log('asking the cluster to add this node');
-    await join({ id: this.id, peerAddr: this.peerAddr, clientAddr: this.clientAddr });
+    await this.join({ id: this.id, peerAddr: this.peerAddr, clientAddr: this.clientAddr });
+    await waitUntil(() => this.isMemberOfCluster() || this.closed, this.membershipTimeoutMs);
+    if (!this.isMemberOfCluster()) {
+      throw new MembershipError(`node ${this.id} was added but has not heard from the cluster's leader`);
+    }
+  }
+
+  /** Sets the client address this node advertises (known only once the client port is bound). */
+  setClientAddr(address: string | null): void {
+    this.clientAddr = address;
   }
 
   /** The peer address configured must match what the cluster knows for this node. */
@@ -743,6 +759,11 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
       .setIdentity({ nodeId: this.id, clusterId, initialCluster: identity?.initialCluster ?? null })
       .catch((err) => this.fail(err));
   }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /**

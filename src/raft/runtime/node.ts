@@ -1,0 +1,214 @@
+import type { ClientServer } from '../../backends/raft/index.js';
+import { createEmbeddedStore, RaftClientStore, startClientServer } from '../../backends/raft/index.js';
+import { KVError } from '../../store/errors.js';
+import type { Store } from '../../store/types.js';
+import { createKvStateMachine, type KvStateMachine, LeaseExpiryClock } from '../kv/index.js';
+import type { Replica, ReplicaMember, ReplicaStatus } from '../replica.js';
+import type { ClusterAdmin, NewMember } from './admin.js';
+import type { InitialCluster } from './cluster-config.js';
+import { AddressInUseError } from './errors.js';
+import type { FaultHook } from './fault-hook.js';
+import { RaftReplicaNode, type RaftTiming } from './replica-node.js';
+import type { TlsMaterial } from './tls-material.js';
+
+export interface RaftNodeOptions {
+  /** This server's id (letters, digits, `.`, `_`, `-`); never reuse the id of a removed member. */
+  id: string;
+  /** Where the log, hard state and snapshots live. */
+  dataDir: string;
+  /** host:port for Raft traffic between nodes (listened on, and advertised to peers). */
+  peerAddr: string;
+  /** host:port of the client port serving `raft://` clients; omit for an embedded-only node. */
+  clientAddr?: string;
+  /** Bootstrap a new cluster: `{ n1: 'host:port', ... }` or `n1=host:port,n2=...`. Checked on restart. */
+  initialCluster?: string | InitialCluster;
+  /** Join a running cluster through any member's client port(s): `host:port[,host:port]`. */
+  join?: string;
+  /** How long to keep trying to reach the cluster when joining. Default 30,000 ms. */
+  joinTimeoutMs?: number;
+  /** Mutual TLS from the cluster CA on the peer port and the client port (see `kvkit raft certs`). */
+  tls?: TlsMaterial;
+  /** One line per event (role changes, membership, refused peers); default stderr. */
+  logger?: (line: string) => void;
+  /** Clock (default: 100 ms ticks, election after 10–19 ticks, heartbeat every tick). */
+  timing?: RaftTiming;
+  /** Snapshot every N applied entries (default 10,000), keeping M entries before it (default 5,000). */
+  snapshotEvery?: number;
+  keepEntries?: number;
+  /** Called if the node stops on an unrecoverable error (e.g. a failed disk write). */
+  onFatal?: (err: unknown) => void;
+}
+
+/** A running kvkit Raft server. */
+export interface RaftNode extends AsyncDisposable {
+  readonly id: string;
+  /** The Store served in-process by this node: no socket on the data path. */
+  readonly store: Store;
+  /** Opens another in-process Store on this node (its own client session; the caller closes it). */
+  openStore(): Store;
+  /** The replica under the store (propose, read barriers, leadership). */
+  readonly replica: Replica;
+  /** Membership administration (what `kvkit raft members|remove` and `--join` use). */
+  readonly admin: ClusterAdmin;
+  readonly peerAddr: string;
+  /** The bound client address, or null without a client port. */
+  readonly clientAddr: string | null;
+  /** Test hook: drop traffic with chosen peers. */
+  readonly faults: FaultHook;
+  status(): ReplicaStatus;
+  members(): ReplicaMember[];
+  /** Removes this node from its cluster, then closes it. */
+  leave(): Promise<void>;
+  /** Asks the leader to hand leadership to `to`. */
+  transferLeadership(to: string): void;
+  /** Stops timers, closes sockets and the data dir. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a kvkit Raft node: bootstraps a new cluster (`initialCluster`), restarts from its
+ * data dir, or joins a running cluster (`join`). `node.store` is the Store it serves.
+ */
+export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
+  const sm = createKvStateMachine();
+  const tls = opts.tls;
+  const replica = await RaftReplicaNode.start({
+    id: opts.id,
+    dataDir: opts.dataDir,
+    peerAddr: opts.peerAddr,
+    clientAddr: opts.clientAddr ?? null,
+    initialCluster: opts.initialCluster,
+    join:
+      opts.join === undefined
+        ? undefined
+        : (member) => joinThroughClientPort(opts.join as string, member, tls, opts.joinTimeoutMs ?? 30_000),
+    stateMachine: sm,
+    tls,
+    logger: opts.logger,
+    timing: opts.timing,
+    snapshotEvery: opts.snapshotEvery,
+    keepEntries: opts.keepEntries,
+    onFatal: opts.onFatal,
+  });
+  const log = opts.logger
+    ? (line: string) => opts.logger?.(`[${opts.id}] ${line}`)
+    : (line: string) => process.stderr.write(`[${opts.id}] ${line}\n`);
+  const clock = new LeaseExpiryClock(replica, sm);
+  const store = createEmbeddedStore(replica, sm);
+  let server: ClientServer | null = null;
+  try {
+    if (opts.clientAddr !== undefined) {
+      server = await startClientServer({
+        replica,
+        sm,
+        admin: replica,
+        listen: opts.clientAddr,
+        tls,
+        log,
+      }).catch((err: unknown) => {
+        const cause = (err as { cause?: NodeJS.ErrnoException })?.cause;
+        throw cause?.code === 'EADDRINUSE'
+          ? new AddressInUseError('client address', opts.clientAddr as string, { cause: err })
+          : err;
+      });
+      replica.setClientAddr(server.address);
+    }
+    await replica.ensureJoined();
+  } catch (err) {
+    await store.close().catch(() => {});
+    clock.close();
+    await server?.close();
+    await replica.close();
+    throw err;
+  }
+  return new RunningNode(replica, sm, store, clock, server, opts.peerAddr);
+}
+
+class RunningNode implements RaftNode {
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly replica: RaftReplicaNode,
+    readonly sm: KvStateMachine,
+    readonly store: Store,
+    private readonly clock: LeaseExpiryClock,
+    private readonly server: ClientServer | null,
+    readonly peerAddr: string,
+  ) {}
+
+  get id(): string {
+    return this.replica.id;
+  }
+
+  openStore(): Store {
+    return createEmbeddedStore(this.replica, this.sm);
+  }
+
+  get admin(): ClusterAdmin {
+    return this.replica;
+  }
+
+  get clientAddr(): string | null {
+    return this.server?.address ?? null;
+  }
+
+  get faults(): FaultHook {
+    return this.replica.transport.faults;
+  }
+
+  status(): ReplicaStatus {
+    return this.replica.status();
+  }
+
+  members(): ReplicaMember[] {
+    return this.replica.members();
+  }
+
+  async leave(): Promise<void> {
+    await this.replica.removeMember(this.id);
+    await this.close();
+  }
+
+  transferLeadership(to: string): void {
+    this.replica.transferLeadership(to);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.store.close().catch(() => {});
+      this.clock.close();
+      await this.server?.close();
+      await this.replica.close();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Asks a running cluster, through a member's client port, to add this node. */
+async function joinThroughClientPort(
+  endpoints: string,
+  member: NewMember,
+  tls: TlsMaterial | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const client = await RaftClientStore.open({
+    backend: 'raft',
+    endpoints: endpoints.split(',').map((e) => e.trim()),
+    tls,
+    connectTimeoutMs: timeoutMs,
+  });
+  try {
+    await client.cluster.addMember(member);
+  } catch (err) {
+    if (err instanceof KVError) throw err;
+    throw new KVError('NOT_REACHABLE', `join through ${endpoints} failed: ${(err as Error)?.message}`, {
+      cause: err,
+    });
+  } finally {
+    await client.close();
+  }
+}
