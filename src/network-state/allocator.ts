@@ -416,7 +416,19 @@ async function commitTask(ctx: Context, found: Versioned<Task>, placements: Plac
   }
 }
 
+/**
+ * A commit worth re-reading and trying again: a conflict, or a write whose outcome is unknown
+ * (timed out, connection lost). Both commits compare what the fresh record holds with their own
+ * claims, so a write that did land is recognised, never applied twice. The re-read itself
+ * fails when the store stays unreachable, which ends the loop.
+ */
 function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
-  return code === 'KEY_MODIFIED' || code === 'KEY_EXISTS' || code === 'KEY_NOT_FOUND';
+  return (
+    code === 'KEY_MODIFIED' ||
+    code === 'KEY_EXISTS' ||
+    code === 'KEY_NOT_FOUND' ||
+    code === 'TIMEOUT' ||
+    code === 'NOT_REACHABLE'
+  );
 }
