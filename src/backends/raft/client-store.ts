@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { encodeRequest, type KvCommand, type KvEvent, type KvResult } from '../../raft/kv/index.js';
 import type { ReplicaMember, ReplicaStatus } from '../../raft/replica.js';
-import { BaseStore } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import { parseEndpoints } from '../../store/endpoints.js';
 import { KVError } from '../../store/errors.js';
-import type { Capabilities, KVPair, Locker, StoreOptions } from '../../store/types.js';
+import type { KVPair, StoreOptions } from '../../store/types.js';
 import { ClusterConnection } from './client-connection.js';
-import { resultError } from './embedded-store.js';
+import { RaftCommandStore } from './command-store.js';
 import type { ClientReply, ClientRequest } from './protocol.js';
-import { type LockHost, RaftLock } from './raft-lock.js';
 
 /** One proposal attempt on the server before the client retries it (same sequence number). */
 const ATTEMPT_TIMEOUT_MS = 2000;
@@ -21,15 +19,7 @@ const FOREVER_MS = 2 ** 31 - 1;
  * connection, moves to another node when one fails, and resumes watches from the last
  * revision it delivered, so nothing is lost or repeated.
  */
-export class RaftClientStore extends BaseStore implements LockHost {
-  readonly capabilities: Capabilities = {
-    watch: true,
-    watchTree: true,
-    locks: true,
-    ttl: { minMs: 1, granularityMs: 250 },
-    watchCoalesces: false,
-    crossProcessWatch: true,
-  };
+export class RaftClientStore extends RaftCommandStore {
   readonly clientId = randomUUID();
   readonly #conn: ClusterConnection;
   #seq = 0;
@@ -62,49 +52,17 @@ export class RaftClientStore extends BaseStore implements LockHost {
     return new RaftClientStore(conn, options.prefix);
   }
 
-  get closing(): AbortSignal {
-    return this.closeSignal;
-  }
-
   async submit(cmd: KvCommand): Promise<KvResult> {
     const request = encodeRequest({ client: this.clientId, seq: ++this.#seq, cmd });
     return (await this.#conn.call({ op: 'submit', request, timeoutMs: ATTEMPT_TIMEOUT_MS })) as KvResult;
-  }
-
-  protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
-    await this.submit({ op: 'put', key, value, ttlMs });
   }
 
   protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
     return toPair((await this.#conn.call({ op: 'get', key, consistent })) as KVPair | null);
   }
 
-  protected async doDelete(key: string): Promise<void> {
-    await this.submit({ op: 'del', key });
-  }
-
   protected async doList(dir: string): Promise<KVPair[]> {
     return ((await this.#conn.call({ op: 'list', dir })) as KVPair[]).map((p) => toPair(p) as KVPair);
-  }
-
-  protected async doDeleteTree(dir: string): Promise<void> {
-    await this.submit({ op: 'delTree', dir });
-  }
-
-  protected async doAtomicPut(
-    key: string,
-    value: Uint8Array,
-    previous: KVPair | null,
-    ttlMs: number | undefined,
-  ): Promise<KVPair> {
-    const result = await this.submit({ op: 'cas', key, value, prev: previous?.lastIndex ?? 0, ttlMs });
-    if (!result.ok) throw resultError(result, this.callerKey(key));
-    return { key, value, lastIndex: result.revision };
-  }
-
-  protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
-    const result = await this.submit({ op: 'cad', key, prev: previous.lastIndex });
-    if (!result.ok) throw resultError(result, this.callerKey(key));
   }
 
   protected doWatch(key: string, signal: AbortSignal): AsyncIterable<KVPair | null> {
@@ -178,10 +136,6 @@ export class RaftClientStore extends BaseStore implements LockHost {
     } else if (!reply.ok) {
       channel.fail(new KVError(reply.code, reply.message));
     }
-  }
-
-  protected doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker {
-    return new RaftLock(this, key, value, ttlMs);
   }
 
   async waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void> {

@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { encodeRequest, type KvCommand, type KvResult, type KvStateMachine } from '../../raft/kv/index.js';
 import type { Replica } from '../../raft/replica.js';
-import { BaseStore } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
-import {
-  CannotLockError,
-  ClosedError,
-  KeyExistsError,
-  KeyModifiedError,
-  KeyNotFoundError,
-  KVError,
-  NotReachableError,
-} from '../../store/errors.js';
+import { CannotLockError, ClosedError, KVError, NotReachableError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
 import { sleep } from '../../store/signals.js';
-import type { Capabilities, KVPair, Locker } from '../../store/types.js';
-import { type LockHost, RaftLock } from './raft-lock.js';
+import type { KVPair } from '../../store/types.js';
+import { RaftCommandStore } from './command-store.js';
 
 export interface EmbeddedStoreOptions {
   prefix?: string;
@@ -32,15 +23,7 @@ const ATTEMPT_TIMEOUT_MS = 2000;
  * barrier (linearizable), or at once with `consistent: false`. Each store is a client
  * session: a retried write carries the same sequence number and is applied at most once.
  */
-export class RaftEmbeddedStore extends BaseStore implements LockHost {
-  readonly capabilities: Capabilities = {
-    watch: true,
-    watchTree: true,
-    locks: true,
-    ttl: { minMs: 1, granularityMs: 250 },
-    watchCoalesces: false,
-    crossProcessWatch: true,
-  };
+export class RaftEmbeddedStore extends RaftCommandStore {
   readonly replica: Replica;
   readonly sm: KvStateMachine;
   readonly clientId = randomUUID();
@@ -52,11 +35,6 @@ export class RaftEmbeddedStore extends BaseStore implements LockHost {
     this.replica = replica;
     this.sm = sm;
     this.#timeoutMs = options.connectTimeoutMs ?? 10_000;
-  }
-
-  /** Aborts when this store closes (locks stop their keep-alives on it). */
-  get closing(): AbortSignal {
-    return this.closeSignal;
   }
 
   /** Proposes a command as this store's session, retrying through elections until the deadline. */
@@ -101,42 +79,14 @@ export class RaftEmbeddedStore extends BaseStore implements LockHost {
     });
   }
 
-  protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
-    await this.submit({ op: 'put', key, value, ttlMs });
-  }
-
   protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
     if (consistent) await this.barrier();
     return this.sm.get(key);
   }
 
-  protected async doDelete(key: string): Promise<void> {
-    await this.submit({ op: 'del', key });
-  }
-
   protected async doList(dir: string): Promise<KVPair[]> {
     await this.barrier();
     return this.sm.list(dir);
-  }
-
-  protected async doDeleteTree(dir: string): Promise<void> {
-    await this.submit({ op: 'delTree', dir });
-  }
-
-  protected async doAtomicPut(
-    key: string,
-    value: Uint8Array,
-    previous: KVPair | null,
-    ttlMs: number | undefined,
-  ): Promise<KVPair> {
-    const result = await this.submit({ op: 'cas', key, value, prev: previous?.lastIndex ?? 0, ttlMs });
-    if (!result.ok) throw resultError(result, this.callerKey(key));
-    return { key, value, lastIndex: result.revision };
-  }
-
-  protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
-    const result = await this.submit({ op: 'cad', key, prev: previous.lastIndex });
-    if (!result.ok) throw resultError(result, this.callerKey(key));
   }
 
   protected doWatch(key: string, signal: AbortSignal): AsyncIterable<KVPair | null> {
@@ -155,10 +105,6 @@ export class RaftEmbeddedStore extends BaseStore implements LockHost {
         if (events.some((e) => isUnder(e.key, dir))) channel.push(this.sm.list(dir));
       });
     });
-  }
-
-  protected doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker {
-    return new RaftLock(this, key, value, ttlMs);
   }
 
   waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void> {
@@ -196,18 +142,5 @@ export class RaftEmbeddedStore extends BaseStore implements LockHost {
     const channel = new Channel<T>({ signal, onEnd: () => unsubscribe() });
     const unsubscribe = follow(channel);
     yield* channel;
-  }
-}
-
-export function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVError {
-  switch (result.code) {
-    case 'KEY_EXISTS':
-      return new KeyExistsError(key);
-    case 'KEY_MODIFIED':
-      return new KeyModifiedError(key);
-    case 'KEY_NOT_FOUND':
-      return new KeyNotFoundError(key);
-    default:
-      return new KVError(result.code, `${result.code} for ${key}`);
   }
 }

@@ -1,0 +1,78 @@
+import type { KvCommand, KvResult } from '../../raft/kv/index.js';
+import { BaseStore } from '../../store/base-store.js';
+import { KeyExistsError, KeyModifiedError, KeyNotFoundError, KVError } from '../../store/errors.js';
+import type { Capabilities, KVPair, Locker } from '../../store/types.js';
+import { type LockHost, RaftLock } from './raft-lock.js';
+
+/**
+ * What the embedded and the `raft://` stores share: every write is a command of the
+ * replicated key space submitted as this store's client session, and locks are the state
+ * machine's ordered lease locks. They differ only in how commands, reads and watches travel.
+ */
+export abstract class RaftCommandStore extends BaseStore implements LockHost {
+  readonly capabilities: Capabilities = {
+    watch: true,
+    watchTree: true,
+    locks: true,
+    // The leader's lease clock checks every 25 ms; the revoke then commits like any write.
+    ttl: { minMs: 1, granularityMs: 250 },
+    watchCoalesces: false,
+    crossProcessWatch: true,
+  };
+
+  abstract readonly clientId: string;
+  /** Proposes a command as this store's session (a retry keeps its sequence number). */
+  abstract submit(cmd: KvCommand): Promise<KvResult>;
+  abstract waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void>;
+  abstract watchLock(key: string, owner: string, onLost: () => void): () => void;
+
+  /** Aborts when this store closes (locks stop their keep-alives on it). */
+  get closing(): AbortSignal {
+    return this.closeSignal;
+  }
+
+  protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
+    await this.submit({ op: 'put', key, value, ttlMs });
+  }
+
+  protected async doDelete(key: string): Promise<void> {
+    await this.submit({ op: 'del', key });
+  }
+
+  protected async doDeleteTree(dir: string): Promise<void> {
+    await this.submit({ op: 'delTree', dir });
+  }
+
+  protected async doAtomicPut(
+    key: string,
+    value: Uint8Array,
+    previous: KVPair | null,
+    ttlMs: number | undefined,
+  ): Promise<KVPair> {
+    const result = await this.submit({ op: 'cas', key, value, prev: previous?.lastIndex ?? 0, ttlMs });
+    if (!result.ok) throw resultError(result, this.callerKey(key));
+    return { key, value, lastIndex: result.revision };
+  }
+
+  protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
+    const result = await this.submit({ op: 'cad', key, prev: previous.lastIndex });
+    if (!result.ok) throw resultError(result, this.callerKey(key));
+  }
+
+  protected doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker {
+    return new RaftLock(this, key, value, ttlMs);
+  }
+}
+
+function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVError {
+  switch (result.code) {
+    case 'KEY_EXISTS':
+      return new KeyExistsError(key);
+    case 'KEY_MODIFIED':
+      return new KeyModifiedError(key);
+    case 'KEY_NOT_FOUND':
+      return new KeyNotFoundError(key);
+    default:
+      return new KVError(result.code, `${result.code} for ${key}`);
+  }
+}
