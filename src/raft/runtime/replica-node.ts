@@ -523,7 +523,12 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     // 3. Only now may votes and acknowledgements leave.
     this.transport.send(rd.messages);
     // 4. Restore from the snapshot, then apply committed entries in order.
-    if (rd.snapshot) this.restoreFrom(rd.snapshot);
+    if (rd.snapshot) {
+      this.restoreFrom(rd.snapshot);
+      this.log(
+        `installed a snapshot from the leader at index ${rd.snapshot.metadata.index} (${rd.snapshot.data.byteLength} bytes)`,
+      );
+    }
     for (const entry of rd.committedEntries) this.apply(entry);
     // 5. Reads confirmed by the leader are served once applied (see reads.onApplied).
     for (const rs of rd.readStates) this.reads.onReadState(rs.requestId, rs.index);
