@@ -5,13 +5,12 @@
  *   npx tsx bench/backends/consul.ts --endpoint 127.0.0.1:8500 [--duration-ms 2000]
  *
  * What "the same operation" is for the raw client:
- * - put: `kv.set(key, value)`, a PUT of the raw value. (kvkit's put is a one-op `/v1/txn` so
- *   it can see whether a session still holds the key; see docs/backends/consul.md.)
+ * - put: `kv.set(key, value)`, a PUT of the raw value. kvkit's put is a one-op `/v1/txn`, so it
+ *   can see whether a session still holds the key (docs/backends/consul.md); the `raw-txn` row
+ *   sends that same request through the raw client, to show what the transaction itself costs.
  * - get: `kv.get({ key, consistent: true })`, since kvkit's get is consistent by default.
  * - atomicPut: a `/v1/txn` `cas` op against the ModifyIndex the caller saw last, which returns
  *   the new ModifyIndex, so a caller can chain (a `PUT ?cas=` answers only true/false).
- * Each pair is measured kvkit, raw, raw, kvkit (half the duration each) so that drift on a busy
- * machine falls on both sides alike.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,7 +31,10 @@ const VALUE_BYTES = 100;
 function valueFor(i: number): Buffer {
   return Buffer.from(String(i).padStart(VALUE_BYTES, 'v'));
 }
-const DEFAULT_DURATION_MS = 2000;
+/** Measuring time per op, concurrency and side (ms). */
+const DEFAULT_DURATION_MS = 3000;
+/** Each variant runs in this many rounds of two passes (forward, then reversed order). */
+const ROUNDS = 3;
 
 export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATION_MS): Promise<BenchRow[]> {
   const base = `bench/consul-${Date.now().toString(36)}`;
@@ -49,30 +51,37 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
     for (const key of [...keys, ...kvkitCasKeys, ...rawCasKeys]) await store.put(key, valueFor(0));
 
     for (const concurrency of CONCURRENCIES) {
-      const pair = async (
-        op: string,
-        kvkit: (i: number) => Promise<unknown>,
-        viaRaw: (i: number) => Promise<unknown>,
-      ) => {
-        const half = { concurrency, durationMs: durationMs / 2 };
-        const k1 = await measure(half, kvkit);
-        const r1 = await measure(half, viaRaw);
-        const r2 = await measure(half, viaRaw);
-        const k2 = await measure(half, kvkit);
-        rows.push({ subject: SUBJECT, op, concurrency, via: 'kvkit', ...combine(k1, k2) });
-        rows.push({ subject: SUBJECT, op, concurrency, via: 'raw', ...combine(r1, r2) });
+      /**
+       * Measures each variant in ROUNDS rounds, the order reversed every other time
+       * (kvkit, raw, raw, kvkit, ...), so drift on a busy machine falls on all alike.
+       */
+      const compare = async (op: string, variants: Record<string, (i: number) => Promise<unknown>>) => {
+        const slice = { concurrency, durationMs: durationMs / (2 * ROUNDS) };
+        const names = Object.keys(variants);
+        const measured = new Map<string, Measured[]>(names.map((name) => [name, []]));
+        for (let pass = 0; pass < 2 * ROUNDS; pass++) {
+          for (const name of pass % 2 === 0 ? names : [...names].reverse()) {
+            measured.get(name)?.push(await measure(slice, variants[name]));
+          }
+        }
+        for (const name of names) {
+          rows.push({ subject: SUBJECT, op, concurrency, via: name, ...combine(measured.get(name) ?? []) });
+        }
       };
 
-      await pair(
-        'put',
-        (i) => store.put(keys[i % keyCount], valueFor(i)),
-        (i) => raw.kv.set(keys[i % keyCount], valueFor(i)),
-      );
-      await pair(
-        'get',
-        (i) => store.get(keys[i % keyCount]),
-        (i) => raw.kv.get({ key: keys[i % keyCount], consistent: true, buffer: true } as never),
-      );
+      await compare('put', {
+        kvkit: (i) => store.put(keys[i % keyCount], valueFor(i)),
+        raw: (i) => raw.kv.set(keys[i % keyCount], valueFor(i)),
+        // The request kvkit's put sends, for reference: what the transaction itself costs.
+        'raw-txn': (i) =>
+          raw.transaction.create([
+            { KV: { Verb: 'set', Key: keys[i % keyCount], Value: valueFor(i).toString('base64') } },
+          ] as never),
+      });
+      await compare('get', {
+        kvkit: (i) => store.get(keys[i % keyCount]),
+        raw: (i) => raw.kv.get({ key: keys[i % keyCount], consistent: true, buffer: true } as never),
+      });
 
       // Each caller takes a key of its own from the pool, so swaps never conflict.
       const kvkitCas = new KeyPool(kvkitCasKeys.slice(0, concurrency), (key) => store.get(key));
@@ -80,17 +89,16 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
         rawCasKeys.slice(0, concurrency),
         async (key) => (await store.get(key)).lastIndex,
       );
-      await pair(
-        'atomicPut',
-        (i) => kvkitCas.use((key, last: KVPair) => store.atomicPut(key, valueFor(i), last)),
-        (i) =>
+      await compare('atomicPut', {
+        kvkit: (i) => kvkitCas.use((key, last: KVPair) => store.atomicPut(key, valueFor(i), last)),
+        raw: (i) =>
           rawCas.use(async (key, index: number) => {
             const answer = (await raw.transaction.create([
               { KV: { Verb: 'cas', Key: key, Value: valueFor(i).toString('base64'), Index: index } },
             ] as never)) as { Results: { KV: { ModifyIndex: number } }[] };
             return answer.Results[0].KV.ModifyIndex;
           }),
-      );
+      });
     }
     await store.deleteTree(base);
   } finally {
@@ -100,26 +108,24 @@ export async function benchConsul(endpoint: string, durationMs = DEFAULT_DURATIO
   return rows;
 }
 
-/** kvkit ops/s over raw ops/s, per op and concurrency. */
+/** kvkit ops/s over raw ops/s, per op and concurrency (blank on the raw rows). */
 export function withRatios(rows: BenchRow[]): (BenchRow & { ratio: string })[] {
   return rows.map((row) => {
     const raw = rows.find((r) => r.op === row.op && r.concurrency === row.concurrency && r.via === 'raw');
-    const ratio = row.via === 'raw' || !raw ? '' : (row.opsPerSec / raw.opsPerSec).toFixed(2);
+    const ratio = row.via !== 'kvkit' || !raw ? '' : (row.opsPerSec / raw.opsPerSec).toFixed(2);
     return { ...row, ratio };
   });
 }
 
 type Measured = Awaited<ReturnType<typeof measure>>;
 
-/** Two half-runs as one: total throughput, and the mean of their latency percentiles. */
-function combine(a: Measured, b: Measured): Measured {
-  const secs = a.ops / a.opsPerSec + b.ops / b.opsPerSec;
-  return {
-    ops: a.ops + b.ops,
-    opsPerSec: Math.round((a.ops + b.ops) / secs),
-    p50Ms: round((a.p50Ms + b.p50Ms) / 2),
-    p99Ms: round((a.p99Ms + b.p99Ms) / 2),
-  };
+/** Several runs as one: total throughput, and the mean of their latency percentiles. */
+function combine(runs: Measured[]): Measured {
+  const ops = runs.reduce((sum, r) => sum + r.ops, 0);
+  const secs = runs.reduce((sum, r) => sum + r.ops / r.opsPerSec, 0);
+  const mean = (pick: (r: Measured) => number) =>
+    round(runs.reduce((sum, r) => sum + pick(r), 0) / runs.length);
+  return { ops, opsPerSec: Math.round(ops / secs), p50Ms: mean((r) => r.p50Ms), p99Ms: mean((r) => r.p99Ms) };
 }
 
 function round(x: number): number {

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import Consul from 'consul';
@@ -7,6 +6,7 @@ import { NotReachableError } from '../../store/errors.js';
 import { sleep } from '../../store/signals.js';
 import type { TlsOptions } from '../../store/types.js';
 import { bodyOf, isUnreachable, neverSent, statusOf, toKVError } from './consul-errors.js';
+import { type RequestContext, RequestDeadlines } from './request-deadlines.js';
 
 export const DEFAULT_CONSUL_PORT = 8500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -56,9 +56,6 @@ interface ResponseLike {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** A cancellable request context as the consul client (papi) understands it. */
-type RequestContext = EventEmitter & { includeResponse: boolean; canceled?: boolean };
-
 /**
  * The HTTP side of the Consul backend: one `consul` client per endpoint, fail-over between them,
  * a deadline on every call (connectTimeoutMs), cancellation by AbortSignal, and errors mapped
@@ -69,6 +66,7 @@ export class ConsulConnection {
   readonly #clients: Consul[];
   readonly #agents: (HttpAgent | HttpsAgent)[];
   readonly #timeoutMs: number;
+  readonly #deadlines = new RequestDeadlines();
   #current = 0;
 
   constructor(options: ConnectionOptions) {
@@ -108,16 +106,19 @@ export class ConsulConnection {
       for (let i = 0; i < this.#clients.length; i++) {
         const left = deadline - Date.now();
         if (left <= 0) break;
+        const request = this.#deadlines.start(left);
         try {
-          const leader = (await this.#clients[i].status.leader({ timeout: left } as never)) as unknown;
+          const leader = (await this.#clients[i].status.leader({ ctx: request.ctx } as never)) as unknown;
           if (typeof leader === 'string' && leader !== '') {
             this.#current = i;
             return;
           }
           lastError = new Error('the server has no leader yet');
         } catch (err) {
-          if (!isUnreachable(err)) throw toKVError(err, 'status/leader');
-          lastError = err;
+          if (!request.expired && !isUnreachable(err)) throw toKVError(err, 'status/leader');
+          lastError = request.expired ? new Error(`no answer within ${left} ms`) : err;
+        } finally {
+          request.end();
         }
       }
       const left = deadline - Date.now();
@@ -130,19 +131,22 @@ export class ConsulConnection {
     );
   }
 
-  /** Reads one key (or, with `recurse`, every key under a prefix). Absent: []. */
-  async kvGet(path: string, opts: { recurse: boolean; mode: ReadMode }): Promise<ConsulEntry[]> {
-    const found = await this.#call('kv get', true, undefined, (client, timeout) =>
+  /** Reads one key (its entry, or null) or, with `recurse`, every key under a prefix (null when none). */
+  async kvGet(
+    path: string,
+    opts: { recurse: boolean; mode: ReadMode },
+  ): Promise<ConsulEntry[] | ConsulEntry | null> {
+    const found = await this.#call('kv get', true, undefined, (client, ctx) =>
       client.kv.get({
         key: path,
         recurse: opts.recurse,
         buffer: true,
-        timeout,
-        ...modeQuery(opts.mode),
+        ctx,
+        consistent: opts.mode === 'consistent',
+        stale: opts.mode === 'stale',
       } as never),
     );
-    if (found === undefined || found === null) return [];
-    return (Array.isArray(found) ? found : [found]) as ConsulEntry[];
+    return (found ?? null) as ConsulEntry[] | ConsulEntry | null;
   }
 
   /**
@@ -159,17 +163,17 @@ export class ConsulConnection {
       'kv watch',
       true,
       opts.signal,
-      (client, timeout, ctx) =>
+      (client, ctx) =>
         client.kv.get({
           key: path,
           recurse: opts.recurse,
           buffer: true,
           index: opts.index,
           wait: `${opts.waitMs}ms`,
-          timeout,
           ctx,
         } as never) as unknown as Promise<[ResponseLike, unknown?]>,
       timeoutMs,
+      true,
     );
     const [res, found] = answer;
     const header = res.headers['x-consul-index'];
@@ -188,9 +192,9 @@ export class ConsulConnection {
     opts: { write: boolean; repeatable?: boolean; mode?: ReadMode },
   ): Promise<TxnOutcome> {
     const idempotent = !opts.write || opts.repeatable === true;
-    const answer = (await this.#call('txn', idempotent, undefined, (client, timeout) =>
+    const answer = (await this.#call('txn', idempotent, undefined, (client, ctx) =>
       client.transaction
-        .create(ops as never, { timeout, ...modeQuery(opts.mode ?? 'default') } as never)
+        .create(ops as never, { ctx, ...modeQuery(opts.mode ?? 'default') } as never)
         // 409: rolled back by a failed check; the body says which op failed.
         .catch((err: unknown) => {
           if (statusOf(err) === 409 && (bodyOf(err) as TxnAnswer | undefined)?.Errors?.length)
@@ -209,7 +213,7 @@ export class ConsulConnection {
     ttlMs: number;
     behavior: 'delete' | 'release';
   }): Promise<string> {
-    const created = (await this.#call('session create', false, undefined, (client, timeout) =>
+    const created = (await this.#call('session create', false, undefined, (client, ctx) =>
       client.session.create({
         name: spec.name,
         ttl: `${spec.ttlMs}ms`,
@@ -218,7 +222,7 @@ export class ConsulConnection {
         lockdelay: '0s',
         // No node health checks: the session lives and dies by its TTL alone.
         checks: [],
-        timeout,
+        ctx,
       } as never),
     )) as { ID: string };
     return created.ID;
@@ -226,8 +230,8 @@ export class ConsulConnection {
 
   /** Renews a session's TTL; false when the server no longer knows the session. */
   async renewSession(id: string): Promise<boolean> {
-    return this.#call('session renew', true, undefined, (client, timeout) =>
-      client.session.renew({ id, timeout } as never).then(
+    return this.#call('session renew', true, undefined, (client, ctx) =>
+      client.session.renew({ id, ctx } as never).then(
         () => true,
         (err: unknown) => {
           if (statusOf(err) === 404) return false;
@@ -239,13 +243,14 @@ export class ConsulConnection {
 
   /** Destroys a session: keys it holds are deleted (behavior `delete`) or released. */
   async destroySession(id: string): Promise<void> {
-    await this.#call('session destroy', true, undefined, (client, timeout) =>
-      client.session.destroy({ id, timeout } as never),
+    await this.#call('session destroy', true, undefined, (client, ctx) =>
+      client.session.destroy({ id, ctx } as never),
     );
   }
 
   /** Closes every socket; calls still running fail. */
   close(): void {
+    this.#deadlines.close();
     for (const agent of this.#agents) agent.destroy();
   }
 
@@ -257,8 +262,9 @@ export class ConsulConnection {
     what: string,
     idempotent: boolean,
     signal: AbortSignal | undefined,
-    call: (client: Consul, timeoutMs: number, ctx: RequestContext | undefined) => Promise<T>,
+    call: (client: Consul, ctx: RequestContext) => Promise<T>,
     timeoutMs = this.#timeoutMs,
+    includeResponse = false,
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
@@ -268,18 +274,24 @@ export class ConsulConnection {
       const i = (this.#current + attempt) % this.#clients.length;
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const context = signal ? cancellable(signal) : undefined;
+      const request = this.#deadlines.start(left, signal, includeResponse);
       try {
-        const result = await call(this.#clients[i], left, context?.ctx);
+        const result = await call(this.#clients[i], request.ctx);
         this.#current = i;
         return result;
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
+        if (request.expired) {
+          lastError = new Error(`no answer within ${left} ms`, { cause: err });
+          // The server may have applied a write it did not answer in time: not repeated.
+          if (!idempotent) break;
+          continue;
+        }
         if (!isUnreachable(err)) throw toKVError(err, what);
         lastError = err;
         if (!idempotent && !neverSent(err)) break;
       } finally {
-        context?.dispose();
+        request.end();
       }
     }
     throw new NotReachableError(`consul ${what} at ${this.describe()}: ${describeError(lastError)}`, {
@@ -314,16 +326,4 @@ function makeAgent(secure: boolean, tls: TlsOptions | undefined): HttpAgent | Ht
 function pem(value: string | Uint8Array | undefined): string | Buffer | undefined {
   if (value === undefined || typeof value === 'string') return value;
   return Buffer.from(value);
-}
-
-/** A papi context that cancels the request when `signal` aborts. */
-function cancellable(signal: AbortSignal): { ctx: RequestContext; dispose: () => void } {
-  const ctx = Object.assign(new EventEmitter(), { includeResponse: true }) as RequestContext;
-  const onAbort = () => {
-    ctx.canceled = true;
-    ctx.emit('cancel');
-  };
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  return { ctx, dispose: () => signal.removeEventListener('abort', onAbort) };
 }

@@ -58,7 +58,7 @@ export class ConsulStore extends BaseStore {
     checkKey(key);
     const mode = consistent ? 'consistent' : 'stale';
     if (servesByPath(key)) {
-      const [entry] = await this.#conn.kvGet(key, { recurse: false, mode });
+      const entry = (await this.#conn.kvGet(key, { recurse: false, mode })) as ConsulEntry | null;
       return entry ? toPair(entry) : null;
     }
     const read = await this.#conn.txn([kvOp.get(key)], { write: false, mode });
@@ -74,7 +74,10 @@ export class ConsulStore extends BaseStore {
   protected async doList(dir: string): Promise<KVPair[]> {
     checkKey(dir);
     if (servesByPath(dir)) {
-      return (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })).map((e) => toPair(e));
+      const entries = (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })) as
+        | ConsulEntry[]
+        | null;
+      return (entries ?? []).map((e) => toPair(e));
     }
     const read = await this.#conn.txn([kvOp.getTree(dir)], { write: false });
     return read.ok ? read.results.map((e) => toPair(e)) : [];

@@ -5,9 +5,12 @@
  * their nearest clean ancestor directory.
  */
 
+/** An empty segment (other than a trailing one), or a `.` or `..` segment. */
+const UNCLEAN = /^\/|\/\/|(?:^|\/)\.{1,2}(?:\/|$)/;
+
 /** True when `key` (or a directory ending in `/`) reaches Consul unchanged as `/v1/kv/<key>`. */
 export function servesByPath(key: string): boolean {
-  return key === '' || firstUncleanSegment(key) === -1;
+  return !UNCLEAN.test(key);
 }
 
 /**

@@ -44,9 +44,8 @@ export function toPair(entry: ConsulEntry, value?: Uint8Array): KVPair {
 function decodeValue(value: ConsulEntry['Value']): Uint8Array {
   if (value === null || value === undefined) return new Uint8Array();
   const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : value;
-  // Small Buffers share a pool with unrelated data: copy those; large ones own their memory.
-  if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) return Uint8Array.from(bytes);
-  return new Uint8Array(bytes.buffer, 0, bytes.byteLength);
+  // A plain Uint8Array over the same memory (no copy): callers get bytes, not a Buffer.
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function base64(value: Uint8Array): string {
