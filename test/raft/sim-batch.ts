@@ -2,6 +2,7 @@
  * Runs a range of simulator seeds and reports every failure with its replay command, so a
  * red test names the exact command that reproduces it.
  */
+import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimulationResult } from '../../src/raft/sim/simulation.js';
 
 export interface BatchTotals {
@@ -51,4 +52,33 @@ export function seedChunks(from: number, to: number, size: number): [number, num
   const chunks: [number, number][] = [];
   for (let lo = from; lo <= to; lo += size) chunks.push([lo, Math.min(to, lo + size - 1)]);
   return chunks;
+}
+
+/**
+ * Whole clusters under every fault (loss, duplication, delay, partitions, crashes, membership
+ * changes, leadership transfers). Every Raft invariant is checked after every event and the
+ * client history for linearizability at the end of each run. One test per 50 seeds; a
+ * failure message lists the replay command of every failing seed.
+ */
+export function describeSimulatedClusters(nodes: number, from: number, to: number): void {
+  describe(`simulated ${nodes}-node clusters, seeds ${from}..${to}`, () => {
+    const totals = emptyTotals();
+
+    for (const [lo, hi] of seedChunks(from, to, 50)) {
+      it(`seeds ${lo}..${hi} keep every invariant, converge and stay linearizable`, () => {
+        const failures = runSeeds(nodes, lo, hi, totals);
+        expect(failures, `failing seeds:\n  ${failures.join('\n  ')}`).toEqual([]);
+      });
+    }
+
+    it('exercised every kind of fault', () => {
+      expect(totals.clusters).toBe(to - from + 1);
+      expect(totals.ops).toBeGreaterThan(totals.clusters * 50);
+      expect(totals.crashes).toBeGreaterThan(totals.clusters);
+      expect(totals.partitions).toBeGreaterThan(totals.clusters);
+      expect(totals.snapshotsInstalled).toBeGreaterThan(totals.clusters / 10);
+      expect(totals.confChanges).toBeGreaterThan(totals.clusters / 2);
+      expect(totals.leadersElected).toBeGreaterThan(totals.clusters * 2);
+    });
+  });
 }
