@@ -6,6 +6,7 @@ export { applyConfChange, decodeConfChange, encodeConfChange } from './conf-chan
 export { RAFT_DEFAULTS } from './config.js';
 export { entrySize } from './entry.js';
 export { RaftError, type RaftErrorCode } from './errors.js';
+export { RaftInvariantError } from './invariant.js';
 export { bootstrapSnapshot, MemoryRaftStorage } from './memory-storage.js';
 export { RaftCore } from './raft.js';
 export { createRng } from './rng.js';

@@ -57,8 +57,4 @@ export class ReadOnlyQueue {
   clear(): void {
     this.queue = [];
   }
-
-  get size(): number {
-    return this.queue.length;
-  }
 }

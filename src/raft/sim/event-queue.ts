@@ -19,10 +19,6 @@ export class EventQueue {
     this.push({ time: this.now + Math.max(0, delayMs), seq: this.seq++, run });
   }
 
-  get size(): number {
-    return this.heap.length;
-  }
-
   /** Pops and runs the next event if it is due by `until`. Returns false when none is. */
   runNext(until: number): boolean {
     const next = this.heap[0];

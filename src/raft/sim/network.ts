@@ -48,10 +48,6 @@ export class SimNetwork {
     this.queue.schedule(this.delay(), deliver);
   }
 
-  canReach(from: string, to: string): boolean {
-    return !this.blocked.has(linkKey(from, to));
-  }
-
   /** Symmetric partition: no traffic between the groups either way. */
   partition(groups: string[][]): void {
     for (let i = 0; i < groups.length; i++) {

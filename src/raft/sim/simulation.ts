@@ -210,6 +210,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     history: options.keepHistory ? history : undefined,
   });
 
+  let liveness: string | undefined;
   try {
     cluster.runUntil(faultPhaseMs);
     // Heal, stop injecting faults, let the cluster converge while clients keep going.
@@ -219,21 +220,10 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     for (const client of clients) client.stop();
     // Quiet time: in-flight operations finish or time out, replication catches up.
     cluster.runUntil(faultPhaseMs + settlePhaseMs + 1500);
+    // Slow configurations (tiny snapshot chunks over slow links) may need longer.
+    liveness = awaitConvergence(cluster, 5000);
   } catch (err) {
-    if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
-    throw err;
-  }
-
-  // Liveness: with no faults left, the cluster must converge. Slow configurations (tiny
-  // snapshot chunks over slow links) may need longer, so wait up to 5 more virtual seconds.
-  let liveness = checkConverged(cluster);
-  try {
-    const deadline = cluster.queue.now + 5000;
-    while (liveness && cluster.queue.now < deadline) {
-      cluster.runUntil(cluster.queue.now + 100);
-      liveness = checkConverged(cluster);
-    }
-  } catch (err) {
+    // Invariant violations and errors of the core (RaftError, RaftInvariantError) fail the run.
     if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
     throw err;
   }
@@ -247,6 +237,17 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     );
   }
   return result();
+}
+
+/** Runs until the cluster has converged or `limitMs` passed; returns what is still wrong, if anything. */
+function awaitConvergence(cluster: SimCluster, limitMs: number): string | undefined {
+  const deadline = cluster.queue.now + limitMs;
+  let problem = checkConverged(cluster);
+  while (problem && cluster.queue.now < deadline) {
+    cluster.runUntil(cluster.queue.now + 100);
+    problem = checkConverged(cluster);
+  }
+  return problem;
 }
 
 /** After healing, a leader must exist and every member must have applied all it committed. */
