@@ -32,7 +32,7 @@ export interface RaftNodeOptions {
   logger?: (line: string) => void;
   /** Clock (default: 100 ms ticks, election after 10–19 ticks, heartbeat every tick). */
   timing?: RaftTiming;
-  /** Snapshot every N applied entries (default 10,000), keeping M entries before it (default 5,000). */
+  /** Snapshot every N applied entries (default 100,000), keeping M entries before it (default 5,000). */
   snapshotEvery?: number;
   keepEntries?: number;
   /** Called if the node stops on an unrecoverable error (e.g. a failed disk write). */

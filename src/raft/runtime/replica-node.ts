@@ -61,7 +61,7 @@ export interface ReplicaNodeOptions {
   /** One line per event; default: stderr. Lines come prefixed with `[id] `. */
   logger?: (line: string) => void;
   timing?: RaftTiming;
-  /** Snapshot the state machine every this many applied entries. Default 10,000. */
+  /** Snapshot the state machine every this many applied entries. Default 100,000 (as etcd). */
   snapshotEvery?: number;
   /** Entries kept in the log before a snapshot, for followers slightly behind. Default 5,000. */
   keepEntries?: number;
@@ -211,7 +211,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     this.electionTicks = opts.timing?.electionTicks ?? 10;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
     this.membershipTimeoutMs = opts.membershipTimeoutMs ?? 15_000;
-    this.snapshotEvery = opts.snapshotEvery ?? 10_000;
+    this.snapshotEvery = opts.snapshotEvery ?? 100_000;
     this.keepEntries = opts.keepEntries ?? 5000;
 
     // The state machine starts from the stored snapshot; the core hands out the committed

@@ -1,0 +1,466 @@
+/**
+ * The embedded Raft store against a real etcd cluster, on this machine, in one run:
+ *
+ *   npx tsx bench/raft.ts [--duration-ms 3000] [--keys 1000000] [--skip etcd,memory]
+ *
+ * - raft-embedded: callers inside node n1 (the leader), n2 and n3 in their own processes;
+ * - raft://: three node processes, the client in this process;
+ * - etcd: three etcd members (/usr/bin/etcd, default fsync durability) through kvkit's etcd
+ *   backend.
+ * Put and linearizable get at 1, 16 and 256 concurrent callers (p50/p99), the ratios to
+ * etcd, watch delivery latency, and memory and restart time with 1,000,000 keys of 100 bytes
+ * (one node in a child process). Results: a table here and JSON under bench/results/.
+ *
+ * `bench/raft.ts node ...` and `bench/raft.ts memory DIR N` are the child-process modes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import '../src/backends/index.js';
+import type { CliContext } from '../src/cli/context.js';
+import { run as runRaftCli } from '../src/cli/raft.js';
+import { startRaftNode } from '../src/raft/index.js';
+import { createStore } from '../src/store/create-store.js';
+import type { Store } from '../src/store/types.js';
+import { type BenchRow, measure, percentile, printTable, writeResults } from './lib/measure.js';
+
+const SELF = import.meta.filename;
+const CONCURRENCIES = [1, 16, 256];
+const VALUE = Buffer.alloc(100, 'v');
+const GET_KEYS = 1000;
+
+// ---------------------------------------------------------------------------------------
+// Child-process modes
+// ---------------------------------------------------------------------------------------
+
+async function nodeMode(argv: string[]): Promise<void> {
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+  const ctx: CliContext = {
+    openStore: () => Promise.reject(new Error('no store in node mode')),
+    stdout: (t) => process.stdout.write(`${t}\n`),
+    stderr: (t) => process.stderr.write(`${t}\n`),
+    signal: stop.signal,
+  };
+  process.exitCode = await runRaftCli(argv, ctx);
+}
+
+/** Loads N keys into a one-node cluster, reports RSS, closes, restarts and times it. */
+async function memoryMode(dir: string, keys: number): Promise<void> {
+  const [peer] = await freePorts(1);
+  const opts = {
+    id: 'm1',
+    dataDir: dir,
+    peerAddr: `127.0.0.1:${peer}`,
+    initialCluster: `m1=127.0.0.1:${peer}`,
+    logger: () => {},
+  };
+  let node = await startRaftNode(opts);
+  await waitLeader(() => node.status().role === 'leader');
+  const loadStart = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 512 }, async () => {
+      while (next < keys) {
+        const i = next++;
+        await node.store.put(`mem/${String(i).padStart(8, '0')}`, VALUE);
+      }
+    }),
+  );
+  const loadMs = performance.now() - loadStart;
+  const rssLoaded = process.memoryUsage().rss;
+  await node.close();
+  const restartStart = performance.now();
+  node = await startRaftNode(opts);
+  await waitLeader(() => node.status().role === 'leader');
+  const pair = await node.store.get(`mem/${String(keys - 1).padStart(8, '0')}`);
+  const restartMs = performance.now() - restartStart;
+  if (pair.value.byteLength !== 100) throw new Error('restart lost data');
+  const rssRestarted = process.memoryUsage().rss;
+  await node.close();
+  process.stdout.write(`${JSON.stringify({ keys, loadMs, rssLoaded, restartMs, rssRestarted })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes and ports
+// ---------------------------------------------------------------------------------------
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+const children: ChildProcess[] = [];
+
+function spawnChild(command: string, args: string[], readyLine?: RegExp): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  child.stdout?.resume();
+  if (!readyLine) {
+    child.stderr?.resume();
+    return Promise.resolve(child);
+  }
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      if (readyLine.test(buffered)) {
+        buffered = '';
+        resolve(child);
+      } else if (buffered.length > 100_000) {
+        buffered = buffered.slice(-10_000);
+      }
+    });
+    child.on('exit', (code) =>
+      reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${buffered}`)),
+    );
+  });
+}
+
+function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+async function waitLeader(isLeader: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!isLeader()) {
+    if (Date.now() > deadline) throw new Error('no leader');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+interface RaftAddrs {
+  peers: Record<string, string>;
+  clients: Record<string, string>;
+  initialCluster: string;
+}
+
+async function raftAddrs(ids: string[]): Promise<RaftAddrs> {
+  const ports = await freePorts(ids.length * 2);
+  const peers: Record<string, string> = {};
+  const clients: Record<string, string> = {};
+  ids.forEach((id, i) => {
+    peers[id] = `127.0.0.1:${ports[2 * i]}`;
+    clients[id] = `127.0.0.1:${ports[2 * i + 1]}`;
+  });
+  return { peers, clients, initialCluster: ids.map((id) => `${id}=${peers[id]}`).join(',') };
+}
+
+function startNodeProcess(dir: string, id: string, a: RaftAddrs): Promise<ChildProcess> {
+  return spawnChild(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      SELF,
+      'node',
+      'start',
+      '--id',
+      id,
+      '--data-dir',
+      join(dir, id),
+      '--peer-addr',
+      a.peers[id],
+      '--client-addr',
+      a.clients[id],
+      '--initial-cluster',
+      a.initialCluster,
+    ],
+    /\] started: peer/,
+  );
+}
+
+async function startEtcd(dir: string): Promise<string[]> {
+  const ids = ['e1', 'e2', 'e3'];
+  const ports = await freePorts(6);
+  const peer = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
+  const client = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
+  const initial = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
+  await Promise.all(
+    ids.map((id, i) =>
+      spawnChild('/usr/bin/etcd', [
+        '--name',
+        id,
+        '--data-dir',
+        join(dir, id),
+        '--listen-client-urls',
+        client(i),
+        '--advertise-client-urls',
+        client(i),
+        '--listen-peer-urls',
+        peer(i),
+        '--initial-advertise-peer-urls',
+        peer(i),
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        'kvkit-bench',
+        '--log-level',
+        'error',
+      ]),
+    ),
+  );
+  return ids.map((_, i) => `127.0.0.1:${ports[2 * i + 1]}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurements
+// ---------------------------------------------------------------------------------------
+
+async function retryUntilUp(f: () => Promise<unknown>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await f();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function benchStore(subject: string, store: Store, durationMs: number): Promise<BenchRow[]> {
+  const run = `bench/${subject}/${Date.now().toString(36)}`;
+  await retryUntilUp(() => store.put(`${run}/probe`, 'x'));
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, w) => {
+      for (let i = w; i < GET_KEYS; i += 64) await store.put(`${run}/get/${i}`, VALUE);
+    }),
+  );
+  const rows: BenchRow[] = [];
+  const ops: Record<string, (i: number) => Promise<unknown>> = {
+    put: (i) => store.put(`${run}/put/${i % 10_000}`, VALUE),
+    get: (i) => store.get(`${run}/get/${i % GET_KEYS}`),
+  };
+  for (const [op, f] of Object.entries(ops)) {
+    for (const concurrency of CONCURRENCIES) {
+      const result = await measure({ concurrency, durationMs }, f);
+      rows.push({ subject, op, concurrency, via: 'kvkit', ...result });
+      console.error(
+        `[bench] ${subject} ${op} ×${concurrency}: ${result.opsPerSec} ops/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
+      );
+    }
+  }
+  return rows;
+}
+
+interface WatchRow {
+  subject: string;
+  updates: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Time from a put's start to its delivery by a watch (writer and watcher in this process). */
+async function watchLatency(
+  subject: string,
+  writer: Store,
+  watcher: Store,
+  updates = 300,
+): Promise<WatchRow> {
+  const key = `bench/watch/${subject}/${Date.now().toString(36)}`;
+  await writer.put(key, '0');
+  const stop = new AbortController();
+  const latencies: number[] = [];
+  let delivered: (v: number) => void = () => {};
+  const watching = (async () => {
+    for await (const pair of watcher.watch(key, { signal: stop.signal })) {
+      if (pair === null) continue;
+      const sent = Number(new TextDecoder().decode(pair.value));
+      if (sent > 0) {
+        latencies.push(performance.now() - sent);
+        delivered(sent);
+      }
+    }
+  })().catch(() => {});
+  await new Promise((r) => setTimeout(r, 200)); // the watch's initial state
+  for (let i = 0; i < updates; i++) {
+    const seen = new Promise<number>((resolve) => {
+      delivered = resolve;
+    });
+    await writer.put(key, String(performance.now()));
+    await Promise.race([seen, new Promise((r) => setTimeout(r, 2000))]);
+  }
+  stop.abort();
+  await watching;
+  latencies.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    subject,
+    updates: latencies.length,
+    p50Ms: round(percentile(latencies, 0.5)),
+    p99Ms: round(percentile(latencies, 0.99)),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'duration-ms': { type: 'string', default: '3000' },
+      keys: { type: 'string', default: '1000000' },
+      skip: { type: 'string', default: '' },
+    },
+  });
+  const durationMs = Number(values['duration-ms']);
+  const skip = new Set(values.skip.split(',').filter(Boolean));
+  const dir = mkdtempSync(join(tmpdir(), 'kvkit-bench-raft-'));
+  process.once('SIGINT', () => {
+    killChildren();
+    process.exit(130);
+  });
+  const rows: BenchRow[] = [];
+  const watches: WatchRow[] = [];
+  let memory: Record<string, number> | null = null;
+  try {
+    // Embedded: n1 here, n2 and n3 in child processes; n1 must lead.
+    {
+      const a = await raftAddrs(['n1', 'n2', 'n3']);
+      await Promise.all(['n2', 'n3'].map((id) => startNodeProcess(join(dir, 'embedded'), id, a)));
+      const n1 = await startRaftNode({
+        id: 'n1',
+        dataDir: join(dir, 'embedded', 'n1'),
+        peerAddr: a.peers.n1,
+        clientAddr: a.clients.n1,
+        initialCluster: a.initialCluster,
+        logger: () => {},
+      });
+      try {
+        await waitLeader(() => n1.status().leader !== null);
+        for (let i = 0; i < 50 && n1.status().role !== 'leader'; i++) {
+          n1.transferLeadership('n1');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        console.error(`[bench] raft-embedded: n1 is ${n1.status().role}`);
+        rows.push(...(await benchStore('raft-embedded', n1.store, durationMs)));
+        const watcher = n1.openStore();
+        watches.push(await watchLatency('raft-embedded', n1.store, watcher));
+        await watcher.close();
+      } finally {
+        await n1.close();
+        killChildren();
+      }
+    }
+    // raft://: three node processes.
+    {
+      const a = await raftAddrs(['n1', 'n2', 'n3']);
+      await Promise.all(['n1', 'n2', 'n3'].map((id) => startNodeProcess(join(dir, 'client'), id, a)));
+      const url = `raft://${Object.values(a.clients).join(',')}`;
+      const client = await createStore(url);
+      const watcher = await createStore(url);
+      try {
+        rows.push(...(await benchStore('raft://', client, durationMs)));
+        watches.push(await watchLatency('raft://', client, watcher));
+      } finally {
+        await client.close();
+        await watcher.close();
+        killChildren();
+      }
+    }
+    if (!skip.has('etcd')) {
+      const endpoints = await startEtcd(join(dir, 'etcd'));
+      const client = await createStore({ backend: 'etcd', endpoints });
+      const watcher = await createStore({ backend: 'etcd', endpoints });
+      try {
+        rows.push(...(await benchStore('etcd', client, durationMs)));
+        watches.push(await watchLatency('etcd', client, watcher));
+      } finally {
+        await client.close();
+        await watcher.close();
+        killChildren();
+      }
+    }
+    if (!skip.has('memory')) {
+      const keys = Number(values.keys);
+      console.error(`[bench] memory: loading ${keys} keys into one node (child process)`);
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', SELF, 'memory', join(dir, 'memory'), String(keys)],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      children.push(child);
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      if (code !== 0) throw new Error(`memory child exited with ${code}`);
+      memory = JSON.parse(out.trim().split('\n').at(-1) as string);
+    }
+  } finally {
+    killChildren();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  printTable(
+    'raft store vs etcd (3 members each; put = durable write, get = linearizable read)',
+    rows.map((r) => ({
+      subject: r.subject,
+      op: r.op,
+      callers: r.concurrency,
+      'ops/s': r.opsPerSec,
+      'p50 ms': r.p50Ms,
+      'p99 ms': r.p99Ms,
+    })),
+  );
+  const ratios: Record<string, unknown>[] = [];
+  for (const r of rows.filter((x) => x.subject !== 'etcd')) {
+    const e = rows.find((x) => x.subject === 'etcd' && x.op === r.op && x.concurrency === r.concurrency);
+    if (!e) continue;
+    const goal = r.subject === 'raft-embedded' ? 5 : r.concurrency >= 16 ? 1 : null;
+    const ratio = r.opsPerSec / e.opsPerSec;
+    ratios.push({
+      subject: r.subject,
+      op: r.op,
+      callers: r.concurrency,
+      'ops/s': r.opsPerSec,
+      'etcd ops/s': e.opsPerSec,
+      '× etcd': ratio.toFixed(2),
+      goal: goal === null ? '-' : `≥ ${goal}×`,
+      met: goal === null ? '-' : ratio >= goal ? 'yes' : 'NO',
+    });
+  }
+  printTable('ratios to etcd (throughput)', ratios);
+  printTable(
+    'watch delivery latency (put start → watch delivery; goal p99 < 5 ms embedded)',
+    watches.map((w) => ({ ...w })),
+  );
+  if (memory) {
+    printTable('1,000,000 keys of 100 bytes, one node (goal: RSS < 1 GiB, restart < 10 s)', [
+      {
+        keys: memory.keys,
+        'load s': (memory.loadMs / 1000).toFixed(1),
+        'load ops/s': Math.round(memory.keys / (memory.loadMs / 1000)),
+        'RSS MiB': Math.round(memory.rssLoaded / 2 ** 20),
+        'restart s': (memory.restartMs / 1000).toFixed(2),
+        'RSS after restart MiB': Math.round(memory.rssRestarted / 2 ** 20),
+      },
+    ]);
+  }
+  console.log(`\nresults: ${writeResults('raft', { rows, ratios, watches, memory })}`);
+}
+
+const [mode, ...rest] = process.argv.slice(2);
+if (mode === 'node') await nodeMode(rest);
+else if (mode === 'memory') await memoryMode(rest[0], Number(rest[1]));
+else await main();
