@@ -13,6 +13,7 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   ls: () => import('./kv.js'),
   watch: () => import('./kv.js'),
   lock: () => import('./kv.js'),
+  raft: () => import('./raft.js'),
   network: () => import('./network.js'),
   service: () => import('./service.js'),
 };
@@ -22,14 +23,10 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
   kvkit get|put|del|ls|watch|lock KEY ...   key-value commands on any store
   kvkit network create|ls|inspect|rm ...   overlay networks, IPAM and VXLAN IDs (docker's words)
   kvkit service create|ls|ps|scale|inspect|rm ...   services and their tasks' addresses
-${Object.keys(groups).some((g) => g === 'raft') ? '  kvkit raft start|status|members|remove|certs   the embedded Raft cluster\n' : ''}
+  kvkit raft start|status|members|remove|certs   the embedded Raft cluster
+
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;
-
-/** Registers a command group (`kvkit <name> ...`); used by the modules that add groups. */
-export function commandGroups(): Record<string, () => Promise<CommandModule>> {
-  return groups;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [group] = argv;
