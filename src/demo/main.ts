@@ -1,49 +1,136 @@
-// The README's main job: put/get/watch/lock on one store, end to end, in a few seconds.
+// The README's main job: an embedded 3-node kvkit Raft cluster in this process, the Store API
+// on it, then Swarm-style network state on the same store, across a leader failure.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../backends/index.js';
-import { createStore } from '../store/create-store.js';
+import { openNetworkState } from '../network-state/index.js';
+import { type RaftNode, startRaftNode } from '../raft/index.js';
 import { text } from '../store/values.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kvkit-demo-'));
 const log = (line: string) => console.log(line);
+const dir = mkdtempSync(join(tmpdir(), 'kvkit-demo-'));
+const nodes: RaftNode[] = [];
 
 try {
-  await using store = await createStore(`local://${dir}`);
-  log(`store: local://${dir}  capabilities: ${JSON.stringify(store.capabilities)}`);
+  const ids = ['n1', 'n2', 'n3'];
+  const ports = await freePorts(ids.length);
+  const initialCluster = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+  log(`starting an embedded 3-node Raft cluster in ${dir}`);
+  nodes.push(
+    ...(await Promise.all(
+      ids.map((id) =>
+        startRaftNode({
+          id,
+          dataDir: join(dir, id),
+          peerAddr: initialCluster[id],
+          initialCluster,
+          logger: (l) => log(`  ${l}`),
+        }),
+      ),
+    )),
+  );
+  const leader = await leaderOf(nodes);
+  log(`leader: ${leader.id}\n`);
 
-  await store.put('demo/config/greeting', 'hello');
-  const pair = await store.get('demo/config/greeting');
-  log(`get    ${pair.key} = ${text(pair)} (lastIndex ${pair.lastIndex})`);
-
-  const updated = await store.atomicPut('demo/config/greeting', 'hello, kvkit', pair);
-  log(`cas    ${updated.key} = ${text(updated)} (lastIndex ${updated.lastIndex})`);
+  // The Store API, served in-process by each node: writes go through the log, reads are linearizable.
+  const [a, b, c] = nodes.map((n) => n.store);
+  await a.put('demo/config/greeting', 'hello');
+  const pair = await c.get('demo/config/greeting');
+  log(`put on n1, get on n3: ${pair.key} = ${text(pair)} (lastIndex ${pair.lastIndex})`);
+  const swapped = await b.atomicPut('demo/config/greeting', 'hello, kvkit', pair);
+  log(`cas on n2:            ${swapped.key} = ${text(swapped)} (lastIndex ${swapped.lastIndex})`);
 
   const stop = new AbortController();
   const seen: string[] = [];
   const watching = (async () => {
-    for await (const list of store.watchTree('demo/nodes', { signal: stop.signal })) {
+    for await (const list of c.watchTree('demo/nodes', { signal: stop.signal })) {
       seen.push(list.map((p) => p.key.split('/').pop()).join(',') || '(none)');
       if (list.length === 3) stop.abort();
     }
   })();
-  for (const node of ['n1', 'n2', 'n3'])
-    await store.put(`demo/nodes/${node}`, `10.0.0.${node.slice(1)}`, { ttl: 60_000 });
+  for (const n of ['w1', 'w2', 'w3']) await a.put(`demo/nodes/${n}`, `10.0.0.${n.slice(1)}`, { ttl: 60_000 });
   await watching;
-  log(`watch  demo/nodes saw: ${seen.join(' → ')}`);
+  log(`watchTree on n3 saw:  ${seen.join(' → ')}`);
 
-  await using other = await createStore(`local://${dir}`);
-  const lock = store.newLock('demo/leader', { value: 'store-1', ttl: 5_000 });
+  const lock = a.newLock('demo/leader-election', { value: 'worker on n1', ttl: 5_000 });
   await lock.lock();
-  log(`lock   demo/leader held by ${text(await other.get('demo/leader'))}`);
-  const contender = other.newLock('demo/leader', { value: 'store-2', ttl: 5_000 });
+  log(`lock held:            ${text(await b.get('demo/leader-election'))}`);
+  const contender = b.newLock('demo/leader-election', { value: 'worker on n2', ttl: 5_000 });
   const handedOver = contender.lock();
   await lock.unlock();
   await handedOver;
-  log(`lock   handed over to ${text(await store.get('demo/leader'))}`);
+  log(`lock handed over to:  ${text(await c.get('demo/leader-election'))}\n`);
   await contender.unlock();
-  log('demo finished: put/get/cas/watch/lock all worked');
+
+  // Network state on the same store: docker network create / service create, Swarm's allocator.
+  const net = await openNetworkState(a);
+  const network = await net.createNetwork({
+    name: 'mh_net',
+    driver: 'overlay',
+    subnets: [{ subnet: '10.9.0.0/24' }],
+  });
+  log(
+    `network ${network.name}: ${network.subnets.map((s) => `${s.subnet} gw ${s.gateway}`).join(', ')}, VXLAN ${network.vxlanIds.join(',')}`,
+  );
+  await net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 3 });
+  const first = await net.allocate();
+  log(`allocated ${first.allocated} tasks:`);
+  for (const task of await net.listTasks({ service: 'nginx' })) {
+    log(
+      `  nginx.${task.slot}  ${task.state.padEnd(8)} ${task.attachments.flatMap((t) => t.addresses).join(' ')}`,
+    );
+  }
+  await net.close();
+
+  // Kill the leader: the other two elect a new one and keep serving, with nothing lost.
+  const old = await leaderOf(nodes);
+  log(`\nstopping the leader ${old.id}`);
+  await old.close();
+  nodes.splice(nodes.indexOf(old), 1);
+  const next = await leaderOf(nodes);
+  log(`new leader: ${next.id}`);
+  const survivor = nodes[0].store;
+  const after = await openNetworkState(survivor);
+  await after.scaleService('nginx', 5);
+  const second = await after.allocate();
+  log(`scaled nginx to 5 after the failover, allocated ${second.allocated} more:`);
+  for (const task of await after.listTasks({ service: 'nginx' })) {
+    log(
+      `  nginx.${task.slot}  ${task.state.padEnd(8)} ${task.attachments.flatMap((t) => t.addresses).join(' ')}`,
+    );
+  }
+  await after.close();
+  log(`\ngreeting still reads: ${text(await survivor.get('demo/config/greeting'))}`);
+  log('demo finished: Raft cluster, Store API and network state all worked, across a leader failure');
 } finally {
+  await Promise.all(nodes.map((n) => n.close()));
   rmSync(dir, { recursive: true, force: true });
+}
+
+async function leaderOf(running: RaftNode[]): Promise<RaftNode> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const leader = running.find((n) => n.status().role === 'leader');
+    if (leader && running.every((n) => n.status().leader === leader.id)) return leader;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no leader elected within 15 s');
+}
+
+function freePorts(count: number): Promise<number[]> {
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => {
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+          });
+        }),
+    ),
+  );
 }
