@@ -85,11 +85,6 @@ export class ConsulConnection {
     );
   }
 
-  /** The deadline of one call (ms). */
-  get timeoutMs(): number {
-    return this.#timeoutMs;
-  }
-
   /** `host:port` list, for messages. */
   describe(): string {
     return this.#endpoints.map(formatEndpoint).join(',');
