@@ -397,7 +397,8 @@ export function runConformance(options: ConformanceOptions): void {
       });
     });
 
-    describe('TTL', () => {
+    // Timing rules wait out TTLs (20 s on Consul): run them side by side, each on its own keys.
+    describe.concurrent('TTL', () => {
       it(
         'removes a key written with a ttl after the ttl, and a watcher sees it go',
         async (ctx) => {
@@ -455,7 +456,7 @@ export function runConformance(options: ConformanceOptions): void {
       });
     });
 
-    describe('locks', () => {
+    describe.concurrent('locks', () => {
       const lockTtl = () => ttlFor(1000);
 
       it(
