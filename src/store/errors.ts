@@ -12,7 +12,8 @@ export type StoreErrorCode =
   | 'INVALID_ARGUMENT'
   | 'TIMEOUT'
   | 'CLOSED'
-  | 'PERMISSION_DENIED';
+  | 'PERMISSION_DENIED'
+  | 'BACKEND_ERROR';
 
 /** Every error kvkit throws on purpose. `code` is stable; `cause` keeps the underlying error. */
 export class KVError extends Error {
@@ -83,6 +84,12 @@ export class TimeoutError extends KVError {
 export class PermissionDeniedError extends KVError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PERMISSION_DENIED', message, options);
+  }
+}
+/** The server failed in a way the contract has no code for; `cause` holds its answer. */
+export class BackendError extends KVError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BACKEND_ERROR', message, options);
   }
 }
 export class ClosedError extends KVError {

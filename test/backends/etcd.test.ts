@@ -175,7 +175,7 @@ describe('etcd error mapping', () => {
       [new GRPCInvalidArgumentError('etcdserver: request is too large'), 'INVALID_ARGUMENT'],
       [new EtcdPermissionDeniedError('etcdserver: permission denied'), 'PERMISSION_DENIED'],
       [new GRPCInvalidArgumentError('etcdserver: user name is empty'), 'PERMISSION_DENIED'],
-      [new Error('something else'), 'SERVER_ERROR'],
+      [new Error('something else'), 'BACKEND_ERROR'],
     ];
     for (const [err, code] of cases) {
       const mapped = toKVError(err, 'get k');

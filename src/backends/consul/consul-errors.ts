@@ -1,18 +1,10 @@
-import { InvalidArgumentError, KVError, NotReachableError } from '../../store/errors.js';
-
-/** The server refused the call for lack of ACL permission (check the `token` option). */
-export class PermissionDeniedError extends KVError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('PERMISSION_DENIED', message, options);
-  }
-}
-
-/** The server answered with an error kvkit has no contract code for; `cause` holds the answer. */
-export class ConsulServerError extends KVError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('BACKEND_ERROR', message, options);
-  }
-}
+import {
+  BackendError,
+  InvalidArgumentError,
+  KVError,
+  NotReachableError,
+  PermissionDeniedError,
+} from '../../store/errors.js';
 
 /** The shape of errors thrown by the `consul` client (papi) and by Node's sockets. */
 interface ClientError {
@@ -79,7 +71,7 @@ export function toKVError(err: unknown, what: string): Error {
     );
   }
   if (status !== undefined) {
-    return new ConsulServerError(`consul ${what}: HTTP ${status} ${body}`.trim(), { cause: err });
+    return new BackendError(`consul ${what}: HTTP ${status} ${body}`.trim(), { cause: err });
   }
   return new NotReachableError(`consul ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }

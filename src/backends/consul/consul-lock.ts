@@ -1,9 +1,8 @@
-import { CannotLockError, ClosedError, isKVError } from '../../store/errors.js';
+import { BackendError, CannotLockError, ClosedError, isKVError } from '../../store/errors.js';
 import { anySignal } from '../../store/signals.js';
 import type { LockAcquireOptions, Locker } from '../../store/types.js';
 import { followKv, type KvQuery } from './blocking-query.js';
 import type { ConsulConnection } from './connection.js';
-import { ConsulServerError } from './consul-errors.js';
 import { kvOp } from './kv-ops.js';
 import { SessionKeeper, sessionTtlFor } from './sessions.js';
 
@@ -104,7 +103,7 @@ export class ConsulLock implements Locker {
     if (outcome.ok) return 'held';
     if (/already held/i.test(outcome.what)) return 'busy';
     if (/session/i.test(outcome.what)) return 'session-gone';
-    throw new ConsulServerError(`consul lock ${this.#o.key}: ${outcome.what}`);
+    throw new BackendError(`consul lock ${this.#o.key}: ${outcome.what}`);
   }
 
   /** Returns once no session holds the key (or it is absent). */

@@ -1,9 +1,14 @@
 import { BaseStore } from '../../store/base-store.js';
-import { InvalidKeyError, KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../store/errors.js';
+import {
+  BackendError,
+  InvalidKeyError,
+  KeyExistsError,
+  KeyModifiedError,
+  KeyNotFoundError,
+} from '../../store/errors.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { followKv, type KvQuery } from './blocking-query.js';
 import type { ConsulConnection, ConsulEntry, TxnOp, TxnOutcome } from './connection.js';
-import { ConsulServerError } from './consul-errors.js';
 import { ConsulLock } from './consul-lock.js';
 import { cleanAncestor, encodesAsUtf8, servesByPath } from './key-paths.js';
 import { kvOp, toPair } from './kv-ops.js';
@@ -232,5 +237,5 @@ function checkKey(key: string): void {
 
 function unexpected(key: string, outcome: TxnOutcome): Error {
   const what = outcome.ok ? 'unexpected answer' : outcome.what;
-  return new ConsulServerError(`consul write of ${key} failed: ${what}`);
+  return new BackendError(`consul write of ${key} failed: ${what}`);
 }

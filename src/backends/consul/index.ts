@@ -2,7 +2,6 @@ import type { Store, StoreOptions } from '../../store/types.js';
 import { ConsulConnection } from './connection.js';
 import { ConsulStore } from './consul-store.js';
 
-export { ConsulServerError, PermissionDeniedError } from './consul-errors.js';
 export { ConsulStore };
 
 /**

@@ -12,6 +12,7 @@ import {
   GRPCUnknownError,
 } from 'etcd3';
 import {
+  BackendError,
   ClosedError,
   InvalidArgumentError,
   KVError,
@@ -19,13 +20,6 @@ import {
   PermissionDeniedError,
   TimeoutError,
 } from '../../store/errors.js';
-
-/** Any other failure etcd reported, with etcd's error as the cause. */
-export class EtcdServerError extends KVError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('SERVER_ERROR', message, options);
-  }
-}
 
 /**
  * Maps an error of the etcd3 client onto a kvkit error that keeps the original as `cause`.
@@ -65,5 +59,5 @@ export function toKVError(err: unknown, what: string): KVError {
   ) {
     return new InvalidArgumentError(`etcd rejected ${what}: ${detail}`, options);
   }
-  return new EtcdServerError(`etcd failed ${what}: ${detail}`, options);
+  return new BackendError(`etcd failed ${what}: ${detail}`, options);
 }

@@ -1,7 +1,6 @@
 import type { Store, StoreOptions } from '../../store/types.js';
 import { EtcdStore } from './etcd-store.js';
 
-export { EtcdServerError } from './etcd-errors.js';
 export { EtcdStore };
 
 /** `etcd://host:port[,host:port]`: opens a store once a server answers within `connectTimeoutMs`. */

@@ -1,7 +1,8 @@
 import {
+  BackendError,
   InvalidArgumentError,
   isKVError,
-  KVError,
+  type KVError,
   NotReachableError,
   PermissionDeniedError,
 } from '../../store/errors.js';
@@ -35,6 +36,6 @@ export function toKVError(err: unknown, what: string): KVError {
     case ZkCode.INVALID_ACL:
       return new InvalidArgumentError(`ZooKeeper rejected ${detail}`, { cause: err });
     default:
-      return new KVError('BACKEND_ERROR', `ZooKeeper failed ${detail}`, { cause: err });
+      return new BackendError(`ZooKeeper failed ${detail}`, { cause: err });
   }
 }
