@@ -38,7 +38,7 @@ export class LocalEnvironment {
   readonly #sweeper: NodeJS.Timeout;
 
   static acquire(dir: string): LocalEnvironment {
-    if (!dir || !dir.startsWith('/'))
+    if (!dir?.startsWith('/'))
       throw new InvalidArgumentError(`local store needs an absolute directory, got ${JSON.stringify(dir)}`);
     const path = resolve(dir);
     let env = LocalEnvironment.#open.get(path);
