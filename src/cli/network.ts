@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Subnet } from '../network-state/cidr.js';
 import { dockerNetwork } from '../network-state/cli/docker-json.js';
+import { inspectEach, removeEach } from '../network-state/cli/named-commands.js';
 import { type NetworkCliContext, runCommand } from '../network-state/cli/session.js';
 import { CliUsageError, formatTable, parsePairs, shortId } from '../network-state/cli/table.js';
 import type { NetworkState } from '../network-state/network-state.js';
@@ -158,31 +159,12 @@ async function list(argv: string[], ctx: NetworkCliContext, open: Open): Promise
   return 0;
 }
 
-async function inspect(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
-  const { positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { format: { type: 'string' }, store: { type: 'string' } },
-  });
-  if (positionals.length === 0) throw new CliUsageError('network inspect needs at least one NAME');
-  const net = await open();
-  const found: Record<string, unknown>[] = [];
-  for (const name of positionals) found.push(dockerNetwork(await net.inspectNetwork(name)));
-  ctx.stdout(JSON.stringify(found, null, 4));
-  return 0;
+function inspect(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
+  return inspectEach(argv, ctx, open, 'network inspect', async (net, name) =>
+    dockerNetwork(await net.inspectNetwork(name)),
+  );
 }
 
-async function remove(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
-  const { positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { store: { type: 'string' } },
-  });
-  if (positionals.length === 0) throw new CliUsageError('network rm needs at least one NAME');
-  const net = await open();
-  for (const name of positionals) {
-    await net.removeNetwork(name);
-    ctx.stdout(name);
-  }
-  return 0;
+function remove(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
+  return removeEach(argv, ctx, open, 'network rm', (net, name) => net.removeNetwork(name));
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { dockerService, dockerTask } from '../network-state/cli/docker-json.js';
+import { inspectEach, removeEach } from '../network-state/cli/named-commands.js';
 import { type NetworkCliContext, runCommand } from '../network-state/cli/session.js';
 import { CliUsageError, formatTable, shortId } from '../network-state/cli/table.js';
 import { waitForAllocation } from '../network-state/cli/wait.js';
@@ -183,31 +184,12 @@ async function scale(argv: string[], ctx: NetworkCliContext, open: Open): Promis
   return code;
 }
 
-async function inspect(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
-  const { positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { format: { type: 'string' }, store: { type: 'string' } },
-  });
-  if (positionals.length === 0) throw new CliUsageError('service inspect needs a SERVICE');
-  const net = await open();
-  const found: Record<string, unknown>[] = [];
-  for (const name of positionals) found.push(dockerService(await net.inspectService(name)));
-  ctx.stdout(JSON.stringify(found, null, 4));
-  return 0;
+function inspect(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
+  return inspectEach(argv, ctx, open, 'service inspect', async (net, name) =>
+    dockerService(await net.inspectService(name)),
+  );
 }
 
-async function remove(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
-  const { positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { store: { type: 'string' } },
-  });
-  if (positionals.length === 0) throw new CliUsageError('service rm needs a SERVICE');
-  const net = await open();
-  for (const name of positionals) {
-    await net.removeService(name);
-    ctx.stdout(name);
-  }
-  return 0;
+function remove(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
+  return removeEach(argv, ctx, open, 'service rm', (net, name) => net.removeService(name));
 }
