@@ -78,6 +78,35 @@ describe('LogStorage', () => {
     expect(new TextDecoder().decode(snap.data)).toBe('image@6');
   });
 
+  it('stores a snapshot image given in parts, and reads it back whole or in parts', async () => {
+    const s = openLog();
+    await s.persist({ snapshot: null, entries: range(1, 4, 1), hardState: null }, true);
+    await s.createSnapshot(3, { voters: ['n1'], learners: [] }, [bytes('head|'), bytes('body')], 1);
+    await s.close();
+    opened.length = 0;
+    const r = openLog();
+    expect(new TextDecoder().decode(r.snapshot().data)).toBe('head|body');
+    expect(r.snapshotParts().map((p) => new TextDecoder().decode(p))).toEqual(['head|', 'body']);
+  });
+
+  it('keeps a commit-only hard state change in memory until the next write or close', async () => {
+    const s = openLog();
+    await s.persist(
+      { snapshot: null, entries: range(1, 5, 1), hardState: { term: 1, vote: 'n1', commit: 2 } },
+      true,
+    );
+    await s.persist({ snapshot: null, entries: [], hardState: { term: 1, vote: 'n1', commit: 4 } }, false);
+    // Not written yet: a raw reader still sees commit 2.
+    const root = open({ path: join(dir, 'raft.mdb'), maxDbs: 4 });
+    const meta = root.openDB({ name: 'meta', encoding: 'binary' });
+    const { decodeMeta } = await import('../../src/raft/runtime/record-codec.js');
+    expect(decodeMeta<{ commit: number }>(meta.getBinary('hardState') as Uint8Array, 'hs').commit).toBe(2);
+    await root.close();
+    await s.close();
+    opened.length = 0;
+    expect(openLog().initialState().hardState).toEqual({ term: 1, vote: 'n1', commit: 4 });
+  });
+
   it('throws the core errors COMPACTED and UNAVAILABLE outside the log', async () => {
     const s = openLog();
     await s.persist({ snapshot: null, entries: range(1, 10, 1), hardState: null }, true);

@@ -30,8 +30,10 @@ interface StoredSnapshot {
   index: number;
   term: number;
   confState: ConfState;
+  /** Total bytes and CRC-32 of the image, stored as `parts` values (`data/0`, `data/1`...). */
   size: number;
   crc: number;
+  parts: number;
 }
 
 /** The index and term just before the first log entry (what compaction removed up to). */
@@ -78,6 +80,8 @@ export class LogStorage implements RaftStorage {
   private snapMeta: StoredSnapshot;
   private compacted: Compacted;
   private last: number;
+  /** The in-memory hard state has a newer commit index than the stored one. */
+  private commitPending = false;
   private closed = false;
 
   private constructor(dir: string, opts: LogStorageOptions) {
@@ -103,6 +107,7 @@ export class LogStorage implements RaftStorage {
       confState: EMPTY_CONF,
       size: 0,
       crc: 0,
+      parts: 0,
     };
     this.compacted = this.readMeta<Compacted>('compacted') ?? { index: 0, term: 0 };
     this.last = this.compacted.index;
@@ -229,8 +234,20 @@ export class LogStorage implements RaftStorage {
    */
   async persist(batch: PersistBatch, sync: boolean): Promise<void> {
     this.ensureOpen();
-    const { snapshot, entries, hardState } = batch;
-    if (!snapshot && entries.length === 0 && !hardState) return;
+    const { snapshot, entries } = batch;
+    let hardState = batch.hardState;
+    if (!snapshot && entries.length === 0) {
+      if (!hardState) return;
+      if (hardState.term === this.hard.term && hardState.vote === this.hard.vote) {
+        // Only the commit index moved. Raft does not need it durable (a restarted node
+        // learns it again), and every LMDB commit costs a flush: write it with the next
+        // batch that has to be written anyway, or at close.
+        this.hard = { ...hardState };
+        this.commitPending = true;
+        return;
+      }
+    }
+    if (!hardState && this.commitPending) hardState = this.hard;
     const encoded = entries.map(encodeEntry);
     this.root.transactionSync(() => {
       if (snapshot) this.writeReceivedSnapshot(snapshot);
@@ -249,6 +266,7 @@ export class LogStorage implements RaftStorage {
       if (hardState) this.meta.putSync('hardState', encodeMeta(hardState));
     });
     if (hardState) this.hard = { ...hardState };
+    this.commitPending = false;
     if (sync) {
       this.syncs++;
       await this.root.flushed;
@@ -258,13 +276,16 @@ export class LogStorage implements RaftStorage {
   /**
    * Records a snapshot the state machine took at `index` (applied, so in the log) and
    * compacts the log, keeping `keepEntries` entries before `index` for slow followers.
+   * The image may come in parts (stored as they are, so a large image is not copied to
+   * join them); the snapshot's data is their concatenation.
    */
   async createSnapshot(
     index: number,
     confState: ConfState,
-    data: Uint8Array,
+    image: Uint8Array | Uint8Array[],
     keepEntries: number,
   ): Promise<void> {
+    const parts = Array.isArray(image) ? image : [image];
     this.ensureOpen();
     if (index <= this.snapMeta.index) return;
     if (index > this.last)
@@ -273,13 +294,12 @@ export class LogStorage implements RaftStorage {
       index,
       term: this.term(index),
       confState: cloneConf(confState),
-      size: data.byteLength,
-      crc: checksum(data),
+      ...measureParts(parts),
     };
     const compactTo = Math.max(this.compacted.index, index - keepEntries);
     const compacted: Compacted = { index: compactTo, term: this.term(compactTo) };
     this.root.transactionSync(() => {
-      this.snap.putSync('data', data);
+      this.writeSnapshotParts(parts);
       this.meta.putSync('snapshot', encodeMeta(stored));
       for (let i = this.firstIndex(); i <= compactTo; i++) this.log.removeSync(i);
       this.meta.putSync('compacted', encodeMeta(compacted));
@@ -303,6 +323,11 @@ export class LogStorage implements RaftStorage {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (this.commitPending) {
+        const hard = this.hard;
+        this.root.transactionSync(() => this.meta.putSync('hardState', encodeMeta(hard)));
+        await this.root.flushed;
+      }
       await this.root.close();
     } finally {
       this.lock.release();
@@ -324,17 +349,11 @@ export class LogStorage implements RaftStorage {
 
   private writeReceivedSnapshot(snapshot: Snapshot): void {
     const { index, term, confState } = snapshot.metadata;
-    const data = snapshot.data;
-    const stored: StoredSnapshot = {
-      index,
-      term,
-      confState: cloneConf(confState),
-      size: data.byteLength,
-      crc: checksum(data),
-    };
+    const parts = [snapshot.data];
+    const stored: StoredSnapshot = { index, term, confState: cloneConf(confState), ...measureParts(parts) };
     // The snapshot replaces the whole log.
     for (let i = this.firstIndex(); i <= this.last; i++) this.log.removeSync(i);
-    this.snap.putSync('data', data);
+    this.writeSnapshotParts(parts);
     this.meta.putSync('snapshot', encodeMeta(stored));
     this.meta.putSync('compacted', encodeMeta({ index, term } satisfies Compacted));
     this.snapMeta = stored;
@@ -343,16 +362,39 @@ export class LogStorage implements RaftStorage {
     this.cache.reset(index + 1);
   }
 
-  private loadSnapshotData(stored: StoredSnapshot): Uint8Array {
-    if (stored.index === 0 || stored.size === 0) return new Uint8Array();
-    const data = this.snap.getBinary('data');
-    if (data === undefined) throw new LogCorruptError(`snapshot ${stored.index}: image is missing`);
-    if (data.byteLength !== stored.size || checksum(data) !== stored.crc) {
-      throw new LogCorruptError(
-        `snapshot ${stored.index}: image fails its checksum (${data.byteLength} bytes)`,
-      );
+  private writeSnapshotParts(parts: Uint8Array[]): void {
+    for (let i = parts.length; i < this.snapMeta.parts; i++) this.snap.removeSync(`data/${i}`);
+    parts.forEach((part, i) => this.snap.putSync(`data/${i}`, part));
+  }
+
+  /**
+   * The stored snapshot image, as the parts it was written in (each verified as a whole
+   * against the stored checksum). The node restores from the parts without joining them.
+   */
+  snapshotParts(): Uint8Array[] {
+    return this.loadSnapshotParts(this.snapMeta);
+  }
+
+  private loadSnapshotParts(stored: StoredSnapshot): Uint8Array[] {
+    if (stored.index === 0 || stored.parts === 0) return [];
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < stored.parts; i++) {
+      const part = this.snap.getBinary(`data/${i}`);
+      if (part === undefined)
+        throw new LogCorruptError(`snapshot ${stored.index}: image part ${i} is missing`);
+      parts.push(part);
     }
-    return data;
+    const found = measureParts(parts);
+    if (found.size !== stored.size || found.crc !== stored.crc) {
+      throw new LogCorruptError(`snapshot ${stored.index}: image fails its checksum (${found.size} bytes)`);
+    }
+    return parts;
+  }
+
+  private loadSnapshotData(stored: StoredSnapshot): Uint8Array {
+    const parts = this.loadSnapshotParts(stored);
+    if (parts.length === 1) return parts[0];
+    return Buffer.concat(parts);
   }
 
   private readMeta<T>(key: string): T | null {
@@ -400,6 +442,16 @@ export class LogStorage implements RaftStorage {
   private ensureOpen(): void {
     if (this.closed) throw new RaftError('INVALID_ARGUMENT', `log storage ${this.dir} is closed`);
   }
+}
+
+function measureParts(parts: Uint8Array[]): { size: number; crc: number; parts: number } {
+  let crc = 0;
+  let size = 0;
+  for (const part of parts) {
+    crc = checksum(part, crc);
+    size += part.byteLength;
+  }
+  return { size, crc, parts: parts.length };
 }
 
 function cloneConf(conf: ConfState): ConfState {

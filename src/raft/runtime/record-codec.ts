@@ -67,7 +67,7 @@ export function decodeMeta<T>(record: Uint8Array, what: string): T {
   return packr.unpack(buf.subarray(4)) as T;
 }
 
-/** CRC-32 of a whole blob (snapshot images are checked against the one in their metadata). */
-export function checksum(data: Uint8Array): number {
-  return crc32(data);
+/** CRC-32 of a blob, or continued from `previous` (snapshot images are checked against their metadata). */
+export function checksum(data: Uint8Array, previous = 0): number {
+  return crc32(data, previous);
 }

@@ -8,7 +8,7 @@ import {
   RaftCore,
   RaftError,
   type Ready,
-  type Snapshot,
+  type SnapshotMetadata,
   type SoftState,
 } from '../core/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus, ReplicatedStateMachine } from '../replica.js';
@@ -220,7 +220,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     this.snapshotIndex = snapshot.metadata.index;
     this.applied = snapshot.metadata.index;
     this.book = new MemberBook();
-    if (snapshot.metadata.index > 0) this.restoreFrom(snapshot);
+    if (snapshot.metadata.index > 0) this.restoreFrom(snapshot.metadata, storage.snapshotParts());
     this.core = new RaftCore({
       id,
       storage,
@@ -524,7 +524,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     this.transport.send(rd.messages);
     // 4. Restore from the snapshot, then apply committed entries in order.
     if (rd.snapshot) {
-      this.restoreFrom(rd.snapshot);
+      this.restoreFrom(rd.snapshot.metadata, rd.snapshot.data);
       this.log(
         `installed a snapshot from the leader at index ${rd.snapshot.metadata.index} (${rd.snapshot.data.byteLength} bytes)`,
       );
@@ -577,12 +577,12 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     }
   }
 
-  private restoreFrom(snapshot: Snapshot): void {
-    const { header, image } = decodeSnapshotImage(snapshot.data);
-    this.sm.restore(image, { index: snapshot.metadata.index, term: snapshot.metadata.term });
+  private restoreFrom(metadata: SnapshotMetadata, data: Uint8Array | Uint8Array[]): void {
+    const { header, image } = decodeSnapshotImage(data);
+    this.sm.restore(image, { index: metadata.index, term: metadata.term });
     this.book = MemberBook.fromJSON(header.members);
-    this.applied = snapshot.metadata.index;
-    this.snapshotIndex = snapshot.metadata.index;
+    this.applied = metadata.index;
+    this.snapshotIndex = metadata.index;
   }
 
   private async maybeSnapshot(): Promise<void> {
