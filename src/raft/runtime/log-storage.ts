@@ -364,7 +364,9 @@ export class LogStorage implements RaftStorage {
 
   private writeSnapshotParts(parts: Uint8Array[]): void {
     for (let i = parts.length; i < this.snapMeta.parts; i++) this.snap.removeSync(`data/${i}`);
-    parts.forEach((part, i) => this.snap.putSync(`data/${i}`, part));
+    parts.forEach((part, i) => {
+      this.snap.putSync(`data/${i}`, part);
+    });
   }
 
   /**
