@@ -3,44 +3,18 @@
  * comes back empty), and a stopped server (NOT_REACHABLE within connectTimeoutMs, no hang).
  * Both restart the one container of this file, so they run one after the other.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { delay, failure, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
-import { createStore, type KVPair, type Store } from '../../src/index.js';
-import { type RunningServer, requireDocker, startServer } from './servers.js';
+import { describe, expect, it } from 'vitest';
+import { failure, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
+import { createStore, type KVPair } from '../../src/index.js';
+import { entriesOf, eventuallyPut, useServer } from './server-fixture.js';
+import { requireDocker } from './servers.js';
 
 // Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1.
 const dockerAvailable = await requireDocker();
 
-let server: RunningServer;
-const stores: Store[] = [];
-const open = async (connectTimeoutMs = 5000) => {
-  const store = await createStore({ backend: 'consul', endpoints: [server.endpoint], connectTimeoutMs });
-  stores.push(store);
-  return store;
-};
-const entriesOf = (list: KVPair[]) => list.map((p) => `${p.key}=${text(p)}`);
-
-/** Writes, retrying while the agent is still coming back (no leader yet answers NOT_REACHABLE). */
-async function eventuallyPut(store: Store, key: string, value: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await store.put(key, value);
-    } catch (err) {
-      if (attempt > 40) throw err;
-      await delay(250);
-    }
-  }
-}
-
 describe.skipIf(!dockerAvailable)('consul backend across server restarts and outages', () => {
-  beforeAll(async () => {
-    server = await startServer('consul');
-  }, 300_000);
-
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    await server?.close();
-  }, 60_000);
+  const consul = useServer('consul', 'consul');
+  const open = consul.open;
 
   it('resumes watch and watchTree after a restart and ends at the true final state', async () => {
     const store = await open();
@@ -52,7 +26,7 @@ describe.skipIf(!dockerAvailable)('consul backend across server restarts and out
     expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('v0');
     expect(entriesOf((await nextWithin(tree, 10_000)).value as KVPair[])).toEqual(['restart/dir/a=a0']);
 
-    await server.restart(); // -dev: the agent comes back with no data at all
+    await consul.server().restart(); // -dev: the agent comes back with no data at all
     await eventuallyPut(store, 'restart/k', 'v1');
     await eventuallyPut(store, 'restart/dir/b', 'b1');
 
@@ -62,7 +36,7 @@ describe.skipIf(!dockerAvailable)('consul backend across server restarts and out
     expect(states.at(-1)).toEqual(await store.get('restart/k'));
     expect(lists.at(-1)).toEqual(await store.list('restart/dir'));
 
-    // And both keep following the new server.
+    // And both keep following the new consul.server().
     await store.put('restart/k', 'v2');
     await store.delete('restart/dir/b');
     expect(text((await readUntil(watch, (s) => text(s) === 'v2', 30_000)).at(-1) ?? null)).toBe('v2');
@@ -81,9 +55,12 @@ describe.skipIf(!dockerAvailable)('consul backend across server restarts and out
     expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('before');
     const pair = await store.get('down/k');
 
-    await server.stop();
+    await consul.server().stop();
     const calls: [string, () => Promise<unknown>][] = [
-      ['open', () => createStore({ backend: 'consul', endpoints: [server.endpoint], connectTimeoutMs })],
+      [
+        'open',
+        () => createStore({ backend: 'consul', endpoints: [consul.server().endpoint], connectTimeoutMs }),
+      ],
       ['get', () => store.get('down/k')],
       ['put', () => store.put('down/k', 'during')],
       ['put with ttl', () => store.put('down/t', 'during', { ttl: 30_000 })],
@@ -101,7 +78,7 @@ describe.skipIf(!dockerAvailable)('consul backend across server restarts and out
       expect(Date.now() - started).toBeLessThan(bound);
     }
 
-    await server.start(); // empty again (-dev)
+    await consul.server().start(); // empty again (-dev)
     await eventuallyPut(store, 'down/k', 'after');
     const states = await readUntil(watch, (s) => text(s) === 'after', 60_000);
     expect(states.at(-1)).toEqual(await store.get('down/k'));

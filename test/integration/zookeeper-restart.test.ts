@@ -1,41 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { delay, eventually, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
-import { createStore, type KVPair, type Store } from '../../src/index.js';
-import { type RunningServer, requireDocker, startServer } from './servers.js';
+import { createStore, type KVPair } from '../../src/index.js';
+import { entriesOf, eventuallyPut, useServer } from './server-fixture.js';
+import { requireDocker } from './servers.js';
 
 // Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1.
 const docker = await requireDocker();
 
-let server: RunningServer;
-const stores: Store[] = [];
-const open = async (connectTimeoutMs = 5000) => {
-  const store = await createStore({ backend: 'zk', endpoints: [server.endpoint], connectTimeoutMs });
-  stores.push(store);
-  return store;
-};
-const keysOf = (list: KVPair[]) => list.map((p) => `${p.key}=${text(p)}`);
-
-/** Writes, retrying while the server is still coming back. */
-async function eventuallyPut(store: Store, key: string, value: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await store.put(key, value);
-    } catch (err) {
-      if (attempt > 20) throw err;
-      await delay(250);
-    }
-  }
-}
-
 describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
-  beforeAll(async () => {
-    server = await startServer('zookeeper');
-  }, 300_000);
-
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    await server?.close();
-  }, 60_000);
+  const zookeeper = useServer('zookeeper', 'zk');
+  const open = zookeeper.open;
 
   it('resumes watch and watchTree after a restart and ends at the true final state', async () => {
     const watcher = await open();
@@ -45,9 +19,9 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
     const watch = watcher.watch('restart/k', { signal: stop.signal })[Symbol.asyncIterator]();
     const tree = watcher.watchTree('restart/dir', { signal: stop.signal })[Symbol.asyncIterator]();
     expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('v0');
-    expect(keysOf((await nextWithin(tree, 10_000)).value as KVPair[])).toEqual(['restart/dir/a=a0']);
+    expect(entriesOf((await nextWithin(tree, 10_000)).value as KVPair[])).toEqual(['restart/dir/a=a0']);
 
-    await server.restart();
+    await zookeeper.server().restart();
     // Written by another store at once, while the watching store may still be reconnecting.
     const writer = await open();
     await eventuallyPut(writer, 'restart/k', 'v1');
@@ -56,10 +30,10 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
     await writer.delete('restart/dir/a');
 
     const seen = await readUntil(watch, (s) => text(s) === 'v2', 60_000);
-    const lists = await readUntil(tree, (l) => keysOf(l).join() === 'restart/dir/b=b1', 60_000);
+    const lists = await readUntil(tree, (l) => entriesOf(l).join() === 'restart/dir/b=b1', 60_000);
     stop.abort();
     expect(text(seen.at(-1) ?? null)).toBe('v2');
-    expect(keysOf(lists.at(-1) ?? [])).toEqual(['restart/dir/b=b1']);
+    expect(entriesOf(lists.at(-1) ?? [])).toEqual(['restart/dir/b=b1']);
   }, 180_000);
 
   it('resumes a watch on a new session after an outage longer than the session timeout, and the lock is lost', async () => {
@@ -71,9 +45,9 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
     const watch = watcher.watch('outage/k', { signal: stop.signal })[Symbol.asyncIterator]();
     expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('before');
 
-    await server.stop();
+    await zookeeper.server().stop();
     await delay(watcher.capabilities.ttl!.minMs + 1000); // the session times out meanwhile
-    await server.start();
+    await zookeeper.server().start();
     await eventuallyPut(writer, 'outage/k', 'after');
 
     const seen = await readUntil(watch, (s) => text(s) === 'after', 60_000);
@@ -91,10 +65,14 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
   it('answers NOT_REACHABLE, never hangs, while the server is down', async () => {
     const store = await open(1000);
     await store.put('down/k', 'v');
-    await server.stop();
+    await zookeeper.server().stop();
     try {
       const hung = () => delay(10_000).then(() => 'hung');
-      const opening = createStore({ backend: 'zk', endpoints: [server.endpoint], connectTimeoutMs: 1000 });
+      const opening = createStore({
+        backend: 'zk',
+        endpoints: [zookeeper.server().endpoint],
+        connectTimeoutMs: 1000,
+      });
       expect(await Promise.race([opening.catch((e) => e.code), hung()])).toBe('NOT_REACHABLE');
       for (const call of [
         () => store.get('down/k'),
@@ -112,7 +90,7 @@ describe.skipIf(!docker)('zookeeper backend across server restarts', () => {
         ).toBe('NOT_REACHABLE');
       }
     } finally {
-      await server.start();
+      await zookeeper.server().start();
     }
     expect(text(await store.get('down/k'))).toBe('v');
   }, 180_000);
