@@ -1,7 +1,7 @@
 /**
  * The embedded Raft store against a real etcd cluster, on this machine, in one run:
  *
- *   npx tsx bench/raft.ts [--duration-ms 3000] [--keys 1000000] [--skip etcd,memory]
+ *   npx tsx bench/raft.ts [--duration-ms 3000] [--keys 1000000] [--skip embedded,client,etcd,memory]
  *
  * - raft-embedded: callers inside node n1 (the leader), n2 and n3 in their own processes;
  * - raft://: three node processes, the client in this process;
@@ -332,7 +332,7 @@ async function main(): Promise<void> {
   let memory: Record<string, number> | null = null;
   try {
     // Embedded: n1 here, n2 and n3 in child processes; n1 must lead.
-    {
+    if (!skip.has('embedded')) {
       const a = await raftAddrs(['n1', 'n2', 'n3']);
       await Promise.all(['n2', 'n3'].map((id) => startNodeProcess(join(dir, 'embedded'), id, a)));
       const n1 = await startRaftNode({
@@ -360,7 +360,7 @@ async function main(): Promise<void> {
       }
     }
     // raft://: three node processes.
-    {
+    if (!skip.has('client')) {
       const a = await raftAddrs(['n1', 'n2', 'n3']);
       await Promise.all(['n1', 'n2', 'n3'].map((id) => startNodeProcess(join(dir, 'client'), id, a)));
       const url = `raft://${Object.values(a.clients).join(',')}`;

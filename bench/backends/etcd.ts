@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
 import type { Store } from '../../src/store/types.js';
-import { type BenchRow, measure, printTable, writeResults } from '../lib/measure.js';
+import { type BenchRow, measure, printTable, ratioTable, writeResults } from '../lib/measure.js';
 
 const CONCURRENCIES = [1, 64];
 const VALUE = Buffer.alloc(128, 'v');
@@ -123,29 +123,6 @@ function pool(via: string, op: string, concurrency: number, runs: Measured[]): E
     p99Ms: mean((r) => r.p99Ms),
     cpuUsPerOp: Math.round(runs.reduce((sum, r) => sum + r.cpuUs, 0) / ops),
   };
-}
-
-/** One line per operation and concurrency: raw and kvkit side by side, and kvkit / raw. */
-export function ratioTable(rows: (BenchRow & { cpuUsPerOp?: number })[]): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const kv of rows.filter((r) => r.via === 'kvkit')) {
-    const raw = rows.find((r) => r.via === 'raw' && r.op === kv.op && r.concurrency === kv.concurrency);
-    if (!raw) continue;
-    out.push({
-      op: kv.op,
-      concurrency: kv.concurrency,
-      'raw ops/s': raw.opsPerSec,
-      'kvkit ops/s': kv.opsPerSec,
-      ratio: (kv.opsPerSec / raw.opsPerSec).toFixed(3),
-      'raw p50 ms': raw.p50Ms,
-      'kvkit p50 ms': kv.p50Ms,
-      'raw p99 ms': raw.p99Ms,
-      'kvkit p99 ms': kv.p99Ms,
-      'raw cpu us/op': raw.cpuUsPerOp ?? '',
-      'kvkit cpu us/op': kv.cpuUsPerOp ?? '',
-    });
-  }
-  return out;
 }
 
 async function main(): Promise<void> {

@@ -17,7 +17,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type ZkClient, type ZkStat, zookeeper } from '../../src/backends/zookeeper/zk-client.js';
 import { createStore, type KVPair } from '../../src/index.js';
-import { type BenchRow, measure, printTable, writeResults } from '../lib/measure.js';
+import { KeyPool } from '../lib/key-pool.js';
+import { type BenchRow, measure, printTable, ratioTable, writeResults } from '../lib/measure.js';
 
 const SUBJECT = 'zookeeper';
 const CONCURRENCIES = [1, 64];
@@ -139,38 +140,6 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** kvkit ops/s over raw ops/s, per op and concurrency. */
-export function withRatios(rows: BenchRow[]): Record<string, string | number>[] {
-  return rows.map((row) => {
-    const raw = rows.find((r) => r.op === row.op && r.concurrency === row.concurrency && r.via === 'raw');
-    const ratio = row.via === 'raw' || !raw ? '' : (row.opsPerSec / raw.opsPerSec).toFixed(2);
-    return { ...row, ratio } as Record<string, string | number>;
-  });
-}
-
-/** A pool of keys with per-key state; each use takes a free key, so no two callers share one. */
-class KeyPool<K, S> {
-  readonly #free: K[];
-  readonly #state = new Map<K, S>();
-  readonly #init: (key: K) => Promise<S>;
-
-  constructor(keys: K[], init: (key: K) => Promise<S>) {
-    this.#free = [...keys];
-    this.#init = init;
-  }
-
-  async use(step: (key: K, state: S) => Promise<S>): Promise<void> {
-    const key = this.#free.pop();
-    if (key === undefined) throw new Error('more callers than keys');
-    try {
-      const state = this.#state.has(key) ? (this.#state.get(key) as S) : await this.#init(key);
-      this.#state.set(key, await step(key, state));
-    } finally {
-      this.#free.push(key);
-    }
-  }
-}
-
 /** The znode of a benchmark key (plain names: no escaping needed). */
 function toPath(key: string): string {
   return `/${key}`;
@@ -196,8 +165,11 @@ function call<T = unknown>(send: (cb: (err: Error | null, value: T) => void) => 
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { endpoint: { type: 'string', default: '127.0.0.1:2181' } } });
-  const rows = withRatios(await benchZookeeper(values.endpoint as string));
-  printTable(`ZooKeeper at ${values.endpoint}: kvkit vs node-zookeeper-client`, rows);
+  const rows = await benchZookeeper(values.endpoint as string);
+  printTable(
+    `ZooKeeper at ${values.endpoint}: kvkit vs node-zookeeper-client (goal: ratio >= 0.95)`,
+    ratioTable(rows),
+  );
   console.log(`\nwrote ${writeResults(SUBJECT, rows)}`);
 }
 
