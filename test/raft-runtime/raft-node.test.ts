@@ -29,7 +29,12 @@ describe('startRaftNode', () => {
     try {
       await client.put('app/b', 'from-client');
       expect(text((await leader.store.get('app/b')).value)).toBe('from-client');
-      const members = await client.cluster.members();
+      // Client addresses are announced through the log shortly after start.
+      const members = await eventually(async () => {
+        const ms = await client.cluster.members();
+        if (ms.some((m) => m.clientAddr === null)) throw new Error('not announced yet');
+        return ms;
+      }, 'client addresses');
       expect(members.map((m) => [m.id, m.voter, m.clientAddr])).toEqual(
         ['n1', 'n2', 'n3'].map((id) => [id, true, cluster?.client.get(id)]),
       );

@@ -249,7 +249,9 @@ export class LogStorage implements RaftStorage {
     }
     if (!hardState && this.commitPending) hardState = this.hard;
     const encoded = entries.map(encodeEntry);
-    this.root.transactionSync(() => {
+    // An asynchronous transaction: LMDB commits on its writer thread, so the event loop keeps
+    // taking messages and proposals (for the next batch) while the commit happens.
+    await this.root.transaction(() => {
       if (snapshot) this.writeReceivedSnapshot(snapshot);
       if (entries.length > 0) {
         const first = entries[0].index;
