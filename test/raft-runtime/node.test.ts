@@ -175,6 +175,29 @@ describe('RaftReplicaNode, 3 nodes in one process', () => {
     await put(next, 'y', '2');
   });
 
+  it('lets a follower leave (it takes over leadership to apply its own removal)', async () => {
+    cluster = await TestCluster.start(3);
+    const leader = await cluster.leader();
+    await put(leader, 'x', '1');
+    const follower = cluster.followers(leader)[0];
+    await follower.leave();
+    expect(follower.closed).toBe(true);
+    const next = await cluster.leader();
+    await waitFor(() => !next.members().some((m) => m.id === follower.id), 'removal applied');
+    await put(next, 'y', '2');
+  });
+
+  it('removes a follower through its own admin (kvkit raft remove sent to that node)', async () => {
+    cluster = await TestCluster.start(3);
+    const leader = await cluster.leader();
+    const follower = cluster.followers(leader)[0];
+    await follower.removeMember(follower.id);
+    const next = await cluster.leader();
+    expect(next.members().map((m) => m.id)).not.toContain(follower.id);
+    await cluster.stopNode(follower.id);
+    await put(next, 'z', '3');
+  });
+
   it('transfers leadership on request', async () => {
     cluster = await TestCluster.start(3);
     const leader = await cluster.leader();

@@ -128,6 +128,8 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   private driving: Promise<void> | null = null;
   private driveScheduled = false;
   private lastAnnounce = 0;
+  /** When a leader last sent us an append, heartbeat or snapshot chunk. */
+  private lastLeaderContact = Date.now();
   private lastPromotion = 0;
   private closing: Promise<void> | null = null;
   private failed: unknown = null;
@@ -355,8 +357,41 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   /** Removes a member (a dead one, or this node itself). */
   async removeMember(id: string): Promise<void> {
     if (!this.book.has(id) && !this.confMembers().includes(id)) return;
+    if (id === this.id) {
+      await this.removeSelf();
+      return;
+    }
     await this.changeMembership({ type: 'removeNode', nodeId: id, context: null }, () => !this.book.has(id));
     this.log(`removed ${id} from the cluster`);
+  }
+
+  /**
+   * A follower may never learn that its own removal committed: the leader stops sending to
+   * it the moment it appends the change. So a voter first takes over leadership (a leader
+   * applies its own removal, then hands leadership on); a learner, or a voter that cannot
+   * take over, proposes its removal and takes the leader's silence as the answer.
+   */
+  private async removeSelf(): Promise<void> {
+    const change: ConfChange = { type: 'removeNode', nodeId: this.id, context: null };
+    const electionMs = this.tickMs * this.electionTicks;
+    const isVoter = () => this.core.status().confState.voters.includes(this.id);
+    for (let attempt = 0; attempt < 5 && isVoter() && !this.isLeader() && !this.closing; attempt++) {
+      this.core.transferLeadership(this.id);
+      this.kick();
+      await waitUntil(() => this.isLeader() || this.closed, electionMs * 2);
+    }
+    if (this.isLeader()) {
+      await this.changeMembership(change, () => !this.book.has(this.id));
+    } else {
+      const since = Date.now();
+      await this.changeMembership(
+        change,
+        () =>
+          !this.book.has(this.id) ||
+          (this.lastLeaderContact < Date.now() - 2 * electionMs && Date.now() - since > 2 * electionMs),
+      );
+    }
+    this.log('left the cluster');
   }
 
   /** Removes this node from the cluster, then closes it. */
@@ -431,6 +466,9 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
 
   private step(message: Message): void {
     if (this.closing) return;
+    if (message.type === 'app' || message.type === 'heartbeat' || message.type === 'snap') {
+      this.lastLeaderContact = Date.now();
+    }
     this.core.step(message);
     this.kick();
   }
