@@ -7,7 +7,8 @@ import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/types.js';
 import { freePorts, tempDir } from '../raft-runtime/support.js';
 
-const MAIN = join(import.meta.dirname, 'node-main.ts');
+/** The real command-line entry point: `node --import tsx src/cli/main.ts raft start ...`. */
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 export interface NodeProcessSpec {
   id: string;
@@ -134,6 +135,7 @@ export class ProcessCluster {
       '--import',
       'tsx',
       MAIN,
+      'raft',
       'start',
       '--id',
       id,
