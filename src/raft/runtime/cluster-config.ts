@@ -40,8 +40,8 @@ export function parseInitialCluster(input: string | InitialCluster): InitialClus
   for (const [id, addr] of pairs) {
     checkNodeId(id);
     if (id in out) throw new InvalidArgumentError(`initial cluster lists ${id} twice`);
-    parseEndpoint(addr, 0); // throws on a malformed address or a missing port
     if (!/:\d+$/.test(addr)) throw new InvalidArgumentError(`initial cluster: ${id}=${addr} has no port`);
+    parseEndpoint(addr, 0); // throws on a malformed address
     out[id] = addr;
   }
   const addrs = Object.values(out);
