@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeRequest, type KvCommand, type KvRequest, KvStateMachine } from '../../src/raft/kv/index.js';
 
@@ -138,6 +139,92 @@ describe('KvStateMachine', () => {
     expect(run({ op: 'put', key: 'k', value: bytes('2') }, { client: 'c1', seq: 2 })).toMatchObject({
       revision: 2,
     });
+  });
+
+  it('never applies a retry twice, even after its reply left the session window', () => {
+    const sm = new KvStateMachine({ repliesPerSession: 2 });
+    let index = 0;
+    const run = (seq: number, cmd: KvCommand) =>
+      sm.apply(encodeRequest({ client: 'c', seq, cmd }), { index: ++index, term: 1 });
+    expect(run(1, { op: 'put', key: 'k', value: bytes('1') })).toEqual({ ok: true, revision: 1 });
+    // Pipelined requests of the same session apply out of order; seq 1 and 3 leave the window.
+    run(3, { op: 'put', key: 'x', value: bytes('3') });
+    run(2, { op: 'put', key: 'y', value: bytes('2') });
+    run(4, { op: 'put', key: 'z', value: bytes('4') });
+    // A late retry of seq 1 (its first attempt timed out) must not write again.
+    expect(run(1, { op: 'put', key: 'k', value: bytes('1') })).toEqual({
+      ok: false,
+      code: 'ALREADY_APPLIED',
+      revision: 4,
+    });
+    expect(run(3, { op: 'put', key: 'x', value: bytes('3') })).toMatchObject({ code: 'ALREADY_APPLIED' });
+    expect(sm.revision).toBe(4);
+    expect(sm.get('k')?.lastIndex).toBe(1);
+    // Still in the window: answered as the first time.
+    expect(run(4, { op: 'put', key: 'z', value: bytes('4') })).toEqual({ ok: true, revision: 4 });
+    // A request never applied before (seq 5 skipped a number: seq 6) is applied.
+    expect(run(6, { op: 'put', key: 'k', value: bytes('6') })).toEqual({ ok: true, revision: 5 });
+  });
+
+  it('applies each sequence number at most once whatever the order, window and gaps', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 30 }),
+        (window, order) => {
+          const sm = new KvStateMachine({ repliesPerSession: window });
+          let index = 0;
+          const put = (seq: number) =>
+            sm.apply(
+              encodeRequest({ client: 'c', seq, cmd: { op: 'put', key: `k${seq}`, value: bytes('v') } }),
+              {
+                index: ++index,
+                term: 1,
+              },
+            );
+          for (const seq of order) put(seq);
+          const applied = new Set(order);
+          for (let seq = 1; seq <= 40; seq++) {
+            const before = sm.revision;
+            put(seq);
+            // An applied request never applies again; one never applied before applies now.
+            expect(sm.revision).toBe(applied.has(seq) ? before : before + 1);
+            applied.add(seq);
+          }
+        },
+      ),
+      { seed: 7, numRuns: 300 },
+    );
+  });
+
+  it('keeps applied ranges merged as a pipelined session fills its gaps, so old retries stay refused', () => {
+    const sm = new KvStateMachine({ repliesPerSession: 0 });
+    let index = 0;
+    const put = (seq: number) =>
+      sm.apply(encodeRequest({ client: 'c', seq, cmd: { op: 'put', key: 'k', value: bytes(String(seq)) } }), {
+        index: ++index,
+        term: 1,
+      });
+    // 2, 1, 4, 3, ...: every other request opens a gap the next one fills (far more than 32 times).
+    for (let seq = 1; seq <= 200; seq += 2) {
+      put(seq + 1);
+      put(seq);
+    }
+    expect(sm.revision).toBe(200);
+    expect(put(1)).toMatchObject({ code: 'ALREADY_APPLIED' });
+    expect(sm.revision).toBe(200);
+  });
+
+  it('remembers which forgotten replies were applied across a snapshot', () => {
+    const a = new KvStateMachine({ repliesPerSession: 1 });
+    const put = (seq: number, v: string) =>
+      encodeRequest({ client: 'c', seq, cmd: { op: 'put', key: 'k', value: bytes(v) } });
+    a.apply(put(1, '1'), { index: 1, term: 1 });
+    a.apply(put(2, '2'), { index: 2, term: 1 });
+    const b = new KvStateMachine({ repliesPerSession: 1 });
+    b.restore(a.snapshot(), { index: 2, term: 1 });
+    expect(b.apply(put(1, '1'), { index: 3, term: 1 })).toMatchObject({ code: 'ALREADY_APPLIED' });
+    expect(str(b.get('k')?.value)).toBe('2');
   });
 
   it('resumes watch history after a revision, and reports compacted history as null', () => {

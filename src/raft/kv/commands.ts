@@ -34,7 +34,11 @@ export type KvResult =
   | { ok: true; revision: number; lease?: number; acquired?: boolean }
   | {
       ok: false;
-      code: 'KEY_EXISTS' | 'KEY_MODIFIED' | 'KEY_NOT_FOUND' | 'LEASE_NOT_FOUND';
+      /**
+       * ALREADY_APPLIED: a retry of a request this session applied earlier, whose reply is no
+       * longer remembered: it took effect once, and is not applied again; its answer is lost.
+       */
+      code: 'KEY_EXISTS' | 'KEY_MODIFIED' | 'KEY_NOT_FOUND' | 'LEASE_NOT_FOUND' | 'ALREADY_APPLIED';
       revision: number;
     };
 

@@ -30,6 +30,19 @@ interface LockState {
   queue: LockWaiter[];
 }
 
+/** A client session: recent replies, and which older requests were applied. */
+interface Session {
+  replies: Map<number, KvResult>;
+  /**
+   * Sequence numbers applied whose replies left the window, as sorted disjoint ranges
+   * `[lo, hi, lo, hi, ...]`: a late retry of one of them must not be applied again.
+   */
+  forgotten: number[];
+}
+
+/** Ranges of forgotten sequence numbers kept per session; beyond, the oldest range is dropped. */
+const MAX_FORGOTTEN_RANGES = 32;
+
 /** One change of one key, as watches see it. */
 export interface KvEvent {
   revision: number;
@@ -66,7 +79,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
   readonly #index = new KeyIndex();
   readonly #leases = new Map<number, Lease>();
   readonly #locks = new Map<string, LockState>();
-  readonly #sessions = new Map<string, Map<number, KvResult>>();
+  readonly #sessions = new Map<string, Session>();
   #history: KvEvent[] = [];
   #pending: KvEvent[] = [];
   #pendingLeases: LeaseEvent[] = [];
@@ -180,7 +193,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
       }),
       leases: [...this.#leases].map(([id, l]) => [id, l.ttlMs, l.implicit]),
       locks: [...this.#locks].map(([key, l]) => [key, l.holder, l.queue]),
-      sessions: [...this.#sessions].map(([client, replies]) => [client, [...replies]]),
+      sessions: [...this.#sessions].map(([client, s]) => [client, [...s.replies], s.forgotten]),
     });
   }
 
@@ -190,7 +203,8 @@ export class KvStateMachine implements ReplicatedStateMachine {
       keys: [string, Uint8Array, number, number, number][];
       leases: [number, number, boolean][];
       locks: [string, LockWaiter | null, LockWaiter[]][];
-      sessions: [string, [number, KvResult][]][];
+      // Images written before forgotten ranges existed have two fields.
+      sessions: [string, [number, KvResult][], number[]?][];
     };
     const dropped = [...this.#leases.keys()];
     this.#keys.clear();
@@ -207,7 +221,8 @@ export class KvStateMachine implements ReplicatedStateMachine {
     }
     this.#index.reset(sorted);
     for (const [key, holder, queue] of data.locks) this.#locks.set(key, { holder, queue });
-    for (const [client, replies] of data.sessions) this.#sessions.set(client, new Map(replies));
+    for (const [client, replies, forgotten] of data.sessions)
+      this.#sessions.set(client, { replies: new Map(replies), forgotten: forgotten ?? [] });
     this.#revision = data.revision;
     this.#compacted = data.revision;
     this.#history = [];
@@ -222,27 +237,35 @@ export class KvStateMachine implements ReplicatedStateMachine {
   #applyRequest(request: KvRequest, index: number): KvResult {
     const { client, seq } = request;
     if (client === undefined || seq === undefined) return this.#execute(request.cmd, index);
-    let replies = this.#sessions.get(client);
-    const cached = replies?.get(seq);
-    if (cached) {
-      // A retry: answer as the first time, and keep the session fresh.
+    let session = this.#sessions.get(client);
+    if (session) {
+      // Keep the session fresh (sessions are evicted least recently used first).
       this.#sessions.delete(client);
-      this.#sessions.set(client, replies as Map<number, KvResult>);
-      return cached;
-    }
-    const result = this.#execute(request.cmd, index);
-    if (!replies) {
-      replies = new Map();
+      this.#sessions.set(client, session);
+      // A retry: answer as the first time; or, when that answer left the window, refuse to
+      // apply it again (its first application is all the client may get).
+      const cached = session.replies.get(seq);
+      if (cached) return cached;
+      if (inRanges(session.forgotten, seq)) return this.#fail('ALREADY_APPLIED');
+    } else {
       if (this.#sessions.size >= this.#sessionLimit) {
         const oldest = this.#sessions.keys().next().value as string;
         this.#sessions.delete(oldest);
       }
-    } else {
-      this.#sessions.delete(client);
+      session = { replies: new Map(), forgotten: [] };
+      this.#sessions.set(client, session);
     }
-    replies.set(seq, result);
-    if (replies.size > this.#repliesPerSession) replies.delete(replies.keys().next().value as number);
-    this.#sessions.set(client, replies);
+    const result = this.#execute(request.cmd, index);
+    session.replies.set(seq, result);
+    if (session.replies.size > this.#repliesPerSession) {
+      const evicted = session.replies.keys().next().value as number;
+      session.replies.delete(evicted);
+      addToRanges(session.forgotten, evicted);
+      // Bounded memory: forget the oldest range (those retries would apply again, as every
+      // retry did before the ranges existed) rather than merge ranges, which would refuse a
+      // request that never applied.
+      if (session.forgotten.length > 2 * MAX_FORGOTTEN_RANGES) session.forgotten.splice(0, 2);
+    }
     return result;
   }
 
@@ -308,7 +331,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return { ok: true, revision };
   }
 
-  #fail(code: 'KEY_EXISTS' | 'KEY_MODIFIED' | 'KEY_NOT_FOUND' | 'LEASE_NOT_FOUND'): KvResult {
+  #fail(code: Extract<KvResult, { ok: false }>['code']): KvResult {
     return { ok: false, code, revision: this.#revision };
   }
 
@@ -428,5 +451,34 @@ export class KvStateMachine implements ReplicatedStateMachine {
       this.#pendingLeases = [];
       for (const listener of [...this.#leaseListeners]) listener(events);
     }
+  }
+}
+
+/** Whether `n` lies in one of the sorted disjoint ranges `[lo, hi, lo, hi, ...]`. */
+function inRanges(ranges: number[], n: number): boolean {
+  let lo = 0;
+  let hi = ranges.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[2 * mid + 1] < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ranges.length / 2 && ranges[2 * lo] <= n;
+}
+
+/** Adds `n` to the sorted disjoint ranges, merging it with its neighbours. */
+function addToRanges(ranges: number[], n: number): void {
+  let at = 0;
+  while (at < ranges.length && ranges[at + 1] < n - 1) at += 2;
+  if (at === ranges.length || ranges[at] > n + 1) {
+    ranges.splice(at, 0, n, n);
+    return;
+  }
+  ranges[at] = Math.min(ranges[at], n);
+  ranges[at + 1] = Math.max(ranges[at + 1], n);
+  // Filling a gap joins this range with the next one.
+  if (at + 2 < ranges.length && ranges[at + 2] <= ranges[at + 1] + 1) {
+    ranges[at + 1] = Math.max(ranges[at + 1], ranges[at + 3]);
+    ranges.splice(at + 2, 2);
   }
 }
