@@ -1,84 +1,59 @@
 /**
- * Runs a range of simulator seeds and reports every failure with its replay command, so a
- * red test names the exact command that reproduces it.
+ * Declares the simulated-cluster suites: each test file calls `describeSimulatedClusters` with
+ * its own seed range (separate files so vitest runs them on several workers). A red test names
+ * the exact command that replays each failing seed.
  */
 import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimulationResult } from '../../src/raft/sim/simulation.js';
 
-export interface BatchTotals {
-  clusters: number;
-  ops: number;
-  entriesCommitted: number;
-  snapshotsInstalled: number;
-  confChanges: number;
-  crashes: number;
-  partitions: number;
-  leadersElected: number;
-}
+type Totals = { clusters: number } & SimulationResult['stats'];
 
-export function emptyTotals(): BatchTotals {
-  return {
-    clusters: 0,
-    ops: 0,
-    entriesCommitted: 0,
-    snapshotsInstalled: 0,
-    confChanges: 0,
-    crashes: 0,
-    partitions: 0,
-    leadersElected: 0,
-  };
-}
-
-/** Runs seeds [from, to] with `nodes` initial voters; returns one line per failure. */
-export function runSeeds(nodes: number, from: number, to: number, totals: BatchTotals): string[] {
+/** Runs seeds [from, to] with `nodes` initial voters, adding to `totals`; returns one line per failure. */
+function runSeeds(nodes: number, from: number, to: number, totals: Partial<Totals>): string[] {
   const failures: string[] = [];
   for (let seed = from; seed <= to; seed++) {
-    const r: SimulationResult = runSimulation({ seed, nodes });
-    totals.clusters++;
-    totals.ops += r.stats.ops;
-    totals.entriesCommitted += r.stats.entriesCommitted;
-    totals.snapshotsInstalled += r.stats.snapshotsInstalled;
-    totals.confChanges += r.stats.confChanges;
-    totals.crashes += r.stats.crashes;
-    totals.partitions += r.stats.partitions;
-    totals.leadersElected += r.stats.leadersElected;
+    const r = runSimulation({ seed, nodes });
+    totals.clusters = (totals.clusters ?? 0) + 1;
+    for (const [name, count] of Object.entries(r.stats) as [keyof Totals, number][]) {
+      totals[name] = (totals[name] ?? 0) + count;
+    }
     if (!r.ok) failures.push(`${r.failure}\n    replay: ${r.replay}`);
   }
   return failures;
 }
 
-/** Splits [from, to] into chunks of `size` seeds (one test each, so each has its own timeout). */
-export function seedChunks(from: number, to: number, size: number): [number, number][] {
-  const chunks: [number, number][] = [];
-  for (let lo = from; lo <= to; lo += size) chunks.push([lo, Math.min(to, lo + size - 1)]);
-  return chunks;
-}
-
 /**
  * Whole clusters under every fault (loss, duplication, delay, partitions, crashes, membership
- * changes, leadership transfers). Every Raft invariant is checked after every event and the
- * client history for linearizability at the end of each run. One test per 50 seeds; a
- * failure message lists the replay command of every failing seed.
+ * changes, leadership transfers), each node running kvkit's real replicated key space, clients
+ * retrying through shared sessions, and in half the seeds TTL keys the leader's lease clock
+ * revokes. Raft's and the key space's invariants are checked after every event, the client
+ * history for linearizability at the end of each run. One test per 50 seeds.
  */
 export function describeSimulatedClusters(nodes: number, from: number, to: number): void {
   describe(`simulated ${nodes}-node clusters, seeds ${from}..${to}`, () => {
-    const totals = emptyTotals();
+    const totals: Partial<Totals> = {};
 
-    for (const [lo, hi] of seedChunks(from, to, 50)) {
+    for (let lo = from; lo <= to; lo += 50) {
+      const hi = Math.min(to, lo + 49);
       it(`seeds ${lo}..${hi} keep every invariant, converge and stay linearizable`, () => {
         const failures = runSeeds(nodes, lo, hi, totals);
         expect(failures, `failing seeds:\n  ${failures.join('\n  ')}`).toEqual([]);
       });
     }
 
-    it('exercised every kind of fault', () => {
-      expect(totals.clusters).toBe(to - from + 1);
-      expect(totals.ops).toBeGreaterThan(totals.clusters * 50);
-      expect(totals.crashes).toBeGreaterThan(totals.clusters);
-      expect(totals.partitions).toBeGreaterThan(totals.clusters);
-      expect(totals.snapshotsInstalled).toBeGreaterThan(totals.clusters / 10);
-      expect(totals.confChanges).toBeGreaterThan(totals.clusters / 2);
-      expect(totals.leadersElected).toBeGreaterThan(totals.clusters * 2);
+    it('exercised every kind of fault, retry and lease', () => {
+      const t = totals as Totals;
+      expect(t.clusters).toBe(to - from + 1);
+      expect(t.ops).toBeGreaterThan(t.clusters * 50);
+      expect(t.crashes).toBeGreaterThan(t.clusters);
+      expect(t.partitions).toBeGreaterThan(t.clusters);
+      expect(t.snapshotsInstalled).toBeGreaterThan(t.clusters / 10);
+      expect(t.confChanges).toBeGreaterThan(t.clusters / 2);
+      expect(t.leadersElected).toBeGreaterThan(t.clusters * 2);
+      // Retries that reached the log twice, some after the session forgot their answer.
+      expect(t.duplicatesAnswered).toBeGreaterThan(t.clusters);
+      expect(t.duplicatesRefused).toBeGreaterThan(t.clusters / 10);
+      expect(t.leasesRevoked).toBeGreaterThan(t.clusters * 2);
     });
   });
 }

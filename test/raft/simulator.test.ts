@@ -1,9 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Entry, Ready } from '../../src/raft/core/index.js';
+import {
+  decodeRequest,
+  encodeRequest,
+  type KvCommand,
+  type KvRequest,
+  type KvResult,
+  KvStateMachine,
+} from '../../src/raft/kv/index.js';
 import { InvariantChecker } from '../../src/raft/sim/invariants.js';
-import { KvStateMachine } from '../../src/raft/sim/kv-state-machine.js';
-import type { SimNode } from '../../src/raft/sim/sim-node.js';
-import { runSimulation } from '../../src/raft/sim/simulation.js';
+import { KvInvariantChecker } from '../../src/raft/sim/kv-invariants.js';
+import { SimLeaseClock } from '../../src/raft/sim/lease-clock.js';
+import type { AppliedCommand, SimNode } from '../../src/raft/sim/sim-node.js';
+import { parametersFor, runSimulation } from '../../src/raft/sim/simulation.js';
 import { checkLinearizability } from '../../src/testing/index.js';
 import { enc } from './harness.js';
 
@@ -115,34 +124,112 @@ describe('the invariant checker', () => {
   });
 });
 
-describe('the KV state machine', () => {
-  const cmd = (clientId: number, seq: number, op: object) => enc(JSON.stringify({ clientId, seq, op }));
+/** Seeds whose clients also write TTL keys. */
+const leaseSeeds = Array.from({ length: 40 }, (_, i) => i + 1).filter(
+  (seed) => parametersFor(seed, 3).leases,
+);
 
-  it('applies a retried command once and answers the retry with the first result', () => {
-    const sm = new KvStateMachine();
-    expect(sm.apply(cmd(1, 1, { f: 'cas', key: 'k', expected: null, next: 'v1' }))).toEqual({
-      kind: 'applied',
-      result: true,
+describe("the simulator on kvkit's KvStateMachine", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('catches a state machine that ignores client sessions: a retry applied twice', () => {
+    const apply = KvStateMachine.prototype.apply;
+    vi.spyOn(KvStateMachine.prototype, 'apply').mockImplementation(function (
+      this: KvStateMachine,
+      bytes,
+      ctx,
+    ) {
+      return apply.call(this, encodeRequest({ cmd: decodeRequest(bytes).cmd }), ctx);
     });
-    expect(sm.apply(cmd(1, 1, { f: 'cas', key: 'k', expected: null, next: 'v1' }))).toEqual({
-      kind: 'duplicate',
-      result: true,
-    });
-    expect(sm.apply(cmd(2, 1, { f: 'put', key: 'k', value: 'v2' }))).toEqual({
-      kind: 'applied',
-      result: null,
-    });
-    // An older command of client 2 that arrives late has no effect.
-    expect(sm.apply(cmd(2, 0, { f: 'put', key: 'k', value: 'old' }))).toEqual({ kind: 'stale' });
-    expect(sm.get('k')).toBe('v2');
+    const failures = [1, 2, 3, 4, 5, 6].map((seed) => runSimulation({ seed, nodes: 3 }).failure ?? '');
+    expect(failures.filter((f) => /at most once|session/.test(f)).length).toBeGreaterThan(0);
   });
 
-  it('round-trips its state, sessions included, through a snapshot', () => {
-    const sm = new KvStateMachine();
-    sm.apply(cmd(1, 1, { f: 'put', key: 'a', value: '1' }));
-    const copy = new KvStateMachine();
-    copy.restore(sm.snapshot());
-    expect(copy.get('a')).toBe('1');
-    expect(copy.apply(cmd(1, 1, { f: 'put', key: 'a', value: '1' })).kind).toBe('duplicate');
+  it("revokes every TTL key through the leader's lease clock, under faults", () => {
+    const r = runSimulation({ seed: leaseSeeds[0], nodes: 3 });
+    expect(r.ok, r.failure).toBe(true);
+    expect(r.stats.leasePuts).toBeGreaterThan(5);
+    expect(r.stats.leasesRevoked).toBeGreaterThan(0);
+    expect(r.stats.keysRevoked).toBeGreaterThan(0);
+  });
+
+  it('fails a run whose leases never expire', () => {
+    vi.spyOn(SimLeaseClock.prototype, 'tick').mockImplementation(() => {});
+    const r = runSimulation({ seed: leaseSeeds[0], nodes: 3 });
+    expect(r.failure).toMatch(/liveness: leases still alive/);
+  });
+});
+
+/** A node the KV checker reads: an id and a state machine. */
+function kvNode(id: string, sm = new KvStateMachine()): SimNode {
+  return { id, sm, appliedIndex: 0 } as unknown as SimNode;
+}
+
+const put = (key: string, value: string, ttlMs?: number): KvCommand => ({
+  op: 'put',
+  key,
+  value: enc(value),
+  ttlMs,
+});
+
+/** Applies `request` to `node`'s machine at `index` and reports it to the checker, as SimNode does. */
+function applyTo(checker: KvInvariantChecker, node: SimNode, index: number, request: KvRequest): KvResult {
+  const events: AppliedCommand['events'] = [];
+  const off = node.sm.onChange((es) => events.push(...es));
+  const before = node.sm.list('');
+  const result = node.sm.apply(encodeRequest(request), { index, term: 1 });
+  off();
+  const revoked =
+    request.cmd.op === 'leaseRevoke'
+      ? before.filter((p) => events.some((e) => e.key === p.key && e.state === null))
+      : [];
+  checker.onApplied(node, index, { request, result, events, revoked });
+  return result;
+}
+
+describe('the key-space invariant checker', () => {
+  it('flags a value written at two log indexes (a request applied twice)', () => {
+    const checker = new KvInvariantChecker(() => 0);
+    const a = kvNode('a');
+    applyTo(checker, a, 1, { client: 'c', seq: 1, cmd: put('k', 'v1') });
+    // The same request again, without its session: the machine applies it a second time.
+    expect(() => applyTo(checker, a, 2, { cmd: put('k', 'v1') })).toThrow(/at most once/);
+  });
+
+  it('flags a retry answered differently from the first time', () => {
+    const checker = new KvInvariantChecker(() => 0);
+    const a = kvNode('a');
+    applyTo(checker, a, 1, { client: 'c', seq: 1, cmd: { op: 'cas', key: 'k', value: enc('x'), prev: 0 } });
+    const b = kvNode('b');
+    b.sm.apply(encodeRequest({ cmd: put('other', 'z') }), { index: 1, term: 1 });
+    // b's machine has no session for c: it applies the "retry" at index 2 again, at another revision.
+    expect(() =>
+      applyTo(checker, b, 2, { client: 'c', seq: 1, cmd: { op: 'cas', key: 'k', value: enc('y'), prev: 0 } }),
+    ).toThrow(/session/);
+  });
+
+  it('flags two nodes whose state differs after the same index', () => {
+    const checker = new KvInvariantChecker(() => 0);
+    applyTo(checker, kvNode('a'), 1, { cmd: put('k', 'one') });
+    expect(() => applyTo(checker, kvNode('b'), 1, { cmd: put('k', 'two') })).toThrow(/state machine safety/);
+  });
+
+  it('flags differing snapshot images at one index', () => {
+    const checker = new KvInvariantChecker(() => 0);
+    checker.onSnapshotTaken(kvNode('a'), 5, enc('image'));
+    expect(() => checker.onSnapshotTaken(kvNode('b'), 5, enc('other'))).toThrow(/snapshot image/);
+  });
+
+  it('flags a read, invoked after a lease revocation applied, that returns the revoked value', () => {
+    let now = 0;
+    const checker = new KvInvariantChecker(() => now);
+    const a = kvNode('a');
+    applyTo(checker, a, 1, { client: 'c', seq: 1, cmd: put('t/x', 'v1', 100) });
+    const [{ lease }] = a.sm.leases();
+    now = 50;
+    applyTo(checker, a, 2, { cmd: { op: 'leaseRevoke', lease } });
+    expect(a.sm.get('t/x')).toBeNull();
+    checker.onRead('t/x', 'v1', 40); // invoked before the revocation: may see it
+    expect(() => checker.onRead('t/x', 'v1', 60)).toThrow(/revoked/);
   });
 });

@@ -1,8 +1,9 @@
 import { createRng, type Message, type RaftConfig, type RaftStatus } from '../core/index.js';
 import { EventQueue } from './event-queue.js';
 import { InvariantChecker } from './invariants.js';
+import { KvInvariantChecker } from './kv-invariants.js';
 import { type LinkFaults, SimNetwork } from './network.js';
-import { SimNode } from './sim-node.js';
+import { type NodeObserver, SimNode, type SimNodeOptions } from './sim-node.js';
 
 export interface ClusterOptions {
   seed: number;
@@ -12,16 +13,29 @@ export interface ClusterOptions {
   snapshotEvery: number;
   retainEntries: number;
   faults: LinkFaults;
+  /** Options of every node's `KvStateMachine` (tests shrink the session window to see the checks fire). */
+  stateMachine?: SimNodeOptions['stateMachine'];
   /** Receives a line per delivered message and per Ready (for debugging a seed). */
   debugLog?: (line: string) => void;
 }
 
-/** Nodes, the network between them, virtual time and the invariant checker. */
+/** Nodes, the network between them, virtual time and the invariant checkers. */
 export class SimCluster {
   readonly queue = new EventQueue();
   readonly rng: ReturnType<typeof createRng>;
   readonly network: SimNetwork;
+  /** Raft's safety properties. */
   readonly checker = new InvariantChecker();
+  /** The replicated key space's: same state everywhere, at most once, revoked stays revoked. */
+  readonly kvChecker = new KvInvariantChecker(() => this.queue.now);
+  private readonly observer: NodeObserver = {
+    onPersisted: (node, ready) => this.checker.onPersisted(node, ready),
+    onApply: (node, entry) => this.checker.onApply(node, entry),
+    onApplied: (node, entry, command) => this.kvChecker.onApplied(node, entry.index, command),
+    onRestoreSnapshot: (node, snapshot) => this.checker.onRestoreSnapshot(node, snapshot),
+    onRestored: (node, index) => this.kvChecker.onRestored(node, index),
+    onSnapshotTaken: (node, index, image) => this.kvChecker.onSnapshotTaken(node, index, image),
+  };
   readonly nodes = new Map<string, SimNode>();
   private nextNodeNumber = 1;
   /** Events run so far. */
@@ -44,7 +58,8 @@ export class SimCluster {
       diskDelayMaxMs: this.opts.diskDelayMaxMs,
       snapshotEvery: this.opts.snapshotEvery,
       retainEntries: this.opts.retainEntries,
-      observer: this.checker,
+      stateMachine: this.opts.stateMachine,
+      observer: this.observer,
       debugLog: this.opts.debugLog
         ? (line) => this.opts.debugLog?.(`${this.queue.now.toFixed(1)} ${line}`)
         : undefined,

@@ -1,4 +1,5 @@
 import type { Entry, Ready, Snapshot } from '../core/index.js';
+import { decodeRequest } from '../kv/index.js';
 import type { NodeObserver, SimNode } from './sim-node.js';
 
 /** A broken Raft safety property. The message says which, where and how. */
@@ -23,7 +24,7 @@ interface LoggedEntry {
  *   below any node's commit index never changes.
  * - Commit and apply indexes never move back (within one incarnation of a node).
  */
-export class InvariantChecker implements NodeObserver {
+export class InvariantChecker implements Pick<NodeObserver, 'onPersisted' | 'onApply' | 'onRestoreSnapshot'> {
   private leaderOfTerm = new Map<number, string>();
   /** Entries known committed (seen at or below some node's commit index, or applied). */
   private committed = new Map<number, LoggedEntry>();
@@ -159,6 +160,18 @@ function sameEntry(a: LoggedEntry, b: LoggedEntry): boolean {
 }
 
 function describe(e: LoggedEntry): string {
-  const text = new TextDecoder().decode(e.data);
+  const text = e.type === 'normal' ? describeCommand(e.data) : new TextDecoder().decode(e.data);
   return `{term ${e.term}, ${e.type}, ${text.length > 80 ? `${text.slice(0, 80)}…` : JSON.stringify(text)}}`;
+}
+
+/** A normal entry's KV request as JSON (values as text), or its raw text when it is not one. */
+function describeCommand(data: Uint8Array): string {
+  if (data.byteLength === 0) return '(no-op)';
+  try {
+    return JSON.stringify(decodeRequest(data), (_, v) =>
+      v instanceof Uint8Array ? new TextDecoder().decode(v) : v,
+    );
+  } catch {
+    return new TextDecoder().decode(data);
+  }
 }

@@ -1,3 +1,4 @@
+import type { KVPair } from '../../store/types.js';
 import {
   type ConfChange,
   type Entry,
@@ -11,26 +12,62 @@ import {
   type Rng,
   type Snapshot,
 } from '../core/index.js';
-import type { EventQueue } from './event-queue.js';
 import {
-  decodeKvCommand,
-  encodeKvCommand,
-  type KvCommand,
+  decodeRequest,
+  encodeRequest,
+  type KvEvent,
+  type KvRequest,
   type KvResult,
   KvStateMachine,
-} from './kv-state-machine.js';
+} from '../kv/index.js';
+import type { EventQueue } from './event-queue.js';
+import { SimLeaseClock } from './lease-clock.js';
 
-/** What a server answers a client: the result, or "try elsewhere". */
-export type ClientReply = { ok: true; result: KvResult } | { ok: false };
+/** A client request as a server receives it. */
+export type ServerCall =
+  /** A linearizable read: ReadIndex then a local read, or through the log (see `logRead`). */
+  | { kind: 'read'; key: string; viaIndex: boolean; client: string; seq: number }
+  /** A command of the replicated key space, sent as the client's session. */
+  | { kind: 'command'; request: KvRequest & { client: string; seq: number } };
 
-/** Hooks the invariant checker uses to watch a node's durable log and its applies. */
+/** What a server answers: the read pair, the command's result, or "try elsewhere". */
+export type ServerReply =
+  | { kind: 'read'; pair: KVPair | null }
+  | { kind: 'command'; result: KvResult }
+  | { kind: 'refused' };
+
+/**
+ * The command a read through the log commits: compacting to revision 0 changes nothing, so
+ * the entry is a pure barrier; the server reads the key when it applies it.
+ */
+export function logReadRequest(client: string, seq: number): KvRequest {
+  return { client, seq, cmd: { op: 'compact', revision: 0 } };
+}
+
+/** One applied command, as the KV invariants see it. */
+export interface AppliedCommand {
+  request: KvRequest;
+  result: KvResult;
+  /** Key changes it made, from the state machine's change stream. */
+  events: KvEvent[];
+  /** For a `leaseRevoke`: the pairs it deleted. */
+  revoked: KVPair[];
+}
+
+/** Hooks the invariant checkers use to watch a node's durable log and its state machine. */
 export interface NodeObserver {
   /** After a Ready's snapshot and entries were persisted, before anything was applied. */
   onPersisted(node: SimNode, ready: Ready): void;
-  /** Each committed entry, as the node applies it. */
+  /** Each committed entry, as the node applies it (before `appliedIndex` moves). */
   onApply(node: SimNode, entry: Entry): void;
+  /** After the entry was applied (`command` null for no-ops and configuration changes). */
+  onApplied(node: SimNode, entry: Entry, command: AppliedCommand | null): void;
   /** A snapshot from the leader is about to replace the node's state (before `appliedIndex` moves). */
   onRestoreSnapshot(node: SimNode, snapshot: Snapshot): void;
+  /** The state machine now holds a snapshot's state (a leader's, or its own after a restart). */
+  onRestored(node: SimNode, index: number): void;
+  /** The node took a snapshot of its state machine at `index`. */
+  onSnapshotTaken(node: SimNode, index: number, image: Uint8Array): void;
 }
 
 export interface SimNodeOptions {
@@ -46,6 +83,8 @@ export interface SimNodeOptions {
   snapshotEvery: number;
   /** Log entries kept behind each snapshot. */
   retainEntries: number;
+  /** Passed to every `KvStateMachine` this node builds (tests shrink the session window). */
+  stateMachine?: ConstructorParameters<typeof KvStateMachine>[0];
   observer: NodeObserver;
   /** Puts a message on the network. */
   send: (from: string, message: Message) => void;
@@ -54,34 +93,45 @@ export interface SimNodeOptions {
   debugLog?: (line: string) => void;
 }
 
+interface PendingCommand {
+  reply: (reply: ServerReply) => void;
+  /** Set for a read through the log: the key to read once the entry is applied. */
+  readKey?: string;
+}
+
 /**
  * One simulated server: a RaftCore over MemoryRaftStorage (which survives crashes: it is
- * the disk), the KV state machine (lost on crash, rebuilt from snapshot + log), and the
- * runtime loop the real node will have: tick, step, and handle each Ready asynchronously
- * (persist, send, apply, advance) while new input keeps arriving.
+ * the disk), kvkit's real replicated key space (`KvStateMachine` of src/raft/kv, lost on
+ * crash, rebuilt from snapshot + log), the leader's lease clock, and the runtime loop of the
+ * real node: tick, step, and handle each Ready asynchronously (persist, send, apply, advance)
+ * while new input keeps arriving.
  */
 export class SimNode {
   readonly id: string;
   readonly storage: MemoryRaftStorage;
   core: RaftCore | null = null;
-  sm = new KvStateMachine();
-  /** Index of the last entry applied to `sm`. */
+  sm: KvStateMachine;
+  /** Index of the last entry applied to `sm` (commands, no-ops and configuration changes). */
   appliedIndex = 0;
   /** Bumped on every start and crash; stale callbacks compare it and do nothing. */
   incarnation = 0;
   /** Stopped for good (removed from the cluster). */
   retired = false;
+  private leaseClock: SimLeaseClock | null = null;
   private writing: Ready | null = null;
-  private pendingCommands = new Map<string, (reply: ClientReply) => void>();
-  private pendingReads = new Map<string, { key: string; reply: (reply: ClientReply) => void }>();
-  private readsAwaitingApply: { index: number; key: string; reply: (reply: ClientReply) => void }[] = [];
+  private pendingCommands = new Map<string, PendingCommand>();
+  private pendingReads = new Map<string, { key: string; reply: (reply: ServerReply) => void }>();
+  private readsAwaitingApply: { index: number; key: string; reply: (reply: ServerReply) => void }[] = [];
   private readSeq = 0;
+  /** Events of the command being applied (the state machine reports them synchronously). */
+  private applyEvents: KvEvent[] = [];
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
     this.storage = new MemoryRaftStorage(
       opts.bootstrapVoters.length > 0 ? { voters: opts.bootstrapVoters, learners: [] } : undefined,
     );
+    this.sm = this.newStateMachine();
   }
 
   get up(): boolean {
@@ -98,9 +148,13 @@ export class SimNode {
       rng: { nextInt: (n) => this.opts.rng.nextInt(n) },
     });
     const snapshot = this.storage.snapshot();
-    this.sm = new KvStateMachine();
-    this.sm.restore(snapshot.data);
-    this.appliedIndex = snapshot.metadata.index;
+    this.sm = this.newStateMachine();
+    this.restoreStateMachine(snapshot);
+    this.leaseClock = new SimLeaseClock(
+      this.sm,
+      () => this.opts.queue.now,
+      (lease) => this.proposeRevoke(lease),
+    );
     // Random phase so nodes do not tick in lockstep.
     this.scheduleTick(this.opts.rng.next() * this.opts.tickMs);
     this.pump();
@@ -111,6 +165,7 @@ export class SimNode {
     if (!this.core) return;
     this.opts.debugLog?.(`${this.id} CRASH`);
     this.core = null;
+    this.leaseClock = null;
     this.incarnation++;
     this.writing = null;
     this.pendingCommands.clear();
@@ -130,21 +185,24 @@ export class SimNode {
   }
 
   /** A client request arriving at this server. */
-  handleClient(cmd: KvCommand, readViaIndex: boolean, reply: (reply: ClientReply) => void): void {
+  handleClient(call: ServerCall, reply: (reply: ServerReply) => void): void {
     const core = this.core;
     if (!core) return;
     try {
-      if (cmd.op.f === 'get' && readViaIndex) {
+      if (call.kind === 'read' && call.viaIndex) {
         const requestId = `${this.id}/${this.incarnation}/${++this.readSeq}`;
         core.readIndex(requestId);
-        this.pendingReads.set(requestId, { key: cmd.op.key, reply });
+        this.pendingReads.set(requestId, { key: call.key, reply });
+      } else if (call.kind === 'read') {
+        core.propose(encodeRequest(logReadRequest(call.client, call.seq)));
+        this.pendingCommands.set(`${call.client}:${call.seq}`, { reply, readKey: call.key });
       } else {
-        core.propose(encodeKvCommand(cmd));
-        this.pendingCommands.set(`${cmd.clientId}:${cmd.seq}`, reply);
+        core.propose(encodeRequest(call.request));
+        this.pendingCommands.set(`${call.request.client}:${call.request.seq}`, { reply });
       }
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
-      reply({ ok: false });
+      reply({ kind: 'refused' });
     }
     this.pump();
   }
@@ -163,11 +221,41 @@ export class SimNode {
     this.pump();
   }
 
+  private newStateMachine(): KvStateMachine {
+    const sm = new KvStateMachine(this.opts.stateMachine);
+    sm.onChange((events) => this.applyEvents.push(...events));
+    return sm;
+  }
+
+  /** Loads a snapshot into the state machine; an empty image is the bootstrap snapshot's. */
+  private restoreStateMachine(snapshot: Snapshot): void {
+    const { index, term } = snapshot.metadata;
+    if (snapshot.data.byteLength > 0) this.sm.restore(snapshot.data, { index, term });
+    this.appliedIndex = index;
+    this.applyEvents = [];
+    this.opts.observer.onRestored(this, index);
+  }
+
+  /** The lease clock's revoke, proposed like the real node's: no client session. */
+  private proposeRevoke(lease: number): boolean {
+    const core = this.core;
+    if (!core) return false;
+    try {
+      core.propose(encodeRequest({ cmd: { op: 'leaseRevoke', lease } }));
+    } catch (err) {
+      if (err instanceof RaftError) return false;
+      throw err;
+    }
+    this.pump();
+    return true;
+  }
+
   private scheduleTick(delay: number): void {
     const incarnation = this.incarnation;
     this.opts.queue.schedule(delay, () => {
       if (this.incarnation !== incarnation || !this.core) return;
       this.core.tick();
+      this.leaseClock?.tick(this.core.status().role === 'leader');
       this.pump();
       this.scheduleTick(this.opts.tickMs);
     });
@@ -194,8 +282,7 @@ export class SimNode {
     for (const message of ready.messages) this.opts.send(this.id, message);
     if (ready.snapshot) {
       this.opts.observer.onRestoreSnapshot(this, ready.snapshot);
-      this.sm.restore(ready.snapshot.data);
-      this.appliedIndex = ready.snapshot.metadata.index;
+      this.restoreStateMachine(ready.snapshot);
     }
     for (const entry of ready.committedEntries) this.apply(entry);
     for (const rs of ready.readStates) {
@@ -214,32 +301,52 @@ export class SimNode {
   private apply(entry: Entry): void {
     this.opts.observer.onApply(this, entry);
     this.appliedIndex = entry.index;
-    if (entry.type !== 'normal' || entry.data.byteLength === 0) return;
-    const cmd = decodeKvCommand(entry.data);
-    const outcome = this.sm.applyCommand(cmd);
-    const key = `${cmd.clientId}:${cmd.seq}`;
-    const reply = this.pendingCommands.get(key);
-    if (reply && outcome.kind !== 'stale') {
-      this.pendingCommands.delete(key);
-      reply({ ok: true, result: outcome.result });
+    if (entry.type !== 'normal' || entry.data.byteLength === 0) {
+      this.opts.observer.onApplied(this, entry, null);
+      return;
     }
+    // Decoded here only to route the answer; the state machine applies the bytes, as the real node does.
+    const request = decodeRequest(entry.data);
+    const revoked = request.cmd.op === 'leaseRevoke' ? this.sm.list('') : [];
+    this.applyEvents = [];
+    const result = this.sm.apply(entry.data, { index: entry.index, term: entry.term });
+    const events = this.applyEvents;
+    this.applyEvents = [];
+    this.opts.observer.onApplied(this, entry, {
+      request,
+      result,
+      events,
+      revoked: revoked.filter((pair) => events.some((e) => e.key === pair.key && e.state === null)),
+    });
+    if (request.client === undefined) return;
+    const key = `${request.client}:${request.seq}`;
+    const pending = this.pendingCommands.get(key);
+    if (!pending) return;
+    this.pendingCommands.delete(key);
+    pending.reply(
+      pending.readKey === undefined
+        ? { kind: 'command', result }
+        : { kind: 'read', pair: this.sm.get(pending.readKey) },
+    );
   }
 
   private serveReads(): void {
     const ready = this.readsAwaitingApply.filter((r) => r.index <= this.appliedIndex);
     if (ready.length === 0) return;
     this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => r.index > this.appliedIndex);
-    for (const r of ready) r.reply({ ok: true, result: this.sm.get(r.key) });
+    for (const r of ready) r.reply({ kind: 'read', pair: this.sm.get(r.key) });
   }
 
   private maybeSnapshot(): void {
     const core = this.core as RaftCore;
     const snapIndex = this.storage.snapshot().metadata.index;
     if (this.appliedIndex - snapIndex < this.opts.snapshotEvery) return;
+    const image = this.sm.snapshot();
+    this.opts.observer.onSnapshotTaken(this, this.appliedIndex, image);
     this.storage.createSnapshot(
       this.appliedIndex,
       core.confStateAt(this.appliedIndex),
-      this.sm.snapshot(),
+      image,
       this.opts.retainEntries,
     );
   }

@@ -1,8 +1,9 @@
 import { checkLinearizability, type Op } from '../../testing/index.js';
 import { createRng } from '../core/index.js';
 import { SimClient } from './client.js';
-import { SimCluster } from './cluster.js';
+import { type ClusterOptions, SimCluster } from './cluster.js';
 import { Nemesis } from './nemesis.js';
+import type { SimNode } from './sim-node.js';
 
 /** Decides whether a client history is linearizable (pluggable for tests of the simulator). */
 export type HistoryChecker = (ops: Op[]) => { ok: boolean; timedOut?: boolean; counterexample?: Op[] };
@@ -22,6 +23,8 @@ export interface SimulationOptions {
   keepHistory?: boolean;
   /** Receives a line per delivered message and per Ready (for debugging a seed). */
   debugLog?: (line: string) => void;
+  /** Options of every node's `KvStateMachine` (tests shrink the session window to see the checks fire). */
+  stateMachine?: ClusterOptions['stateMachine'];
 }
 
 /** The knobs a seed picks, reported so a failing run can be understood. */
@@ -43,7 +46,14 @@ export interface SimulationParameters {
   diskDelayMaxMs: number;
   readViaIndex: boolean;
   faultIntervalMs: number;
+  /** Client workers, each with one operation at a time. */
   clients: number;
+  /** Client sessions the workers share (one session with several workers pipelines its requests). */
+  sessions: number;
+  /** Clients also write keys with a TTL, which the leader's lease clock revokes. */
+  leases: boolean;
+  /** Replies each client session remembers (`repliesPerSession`); older retries are refused. */
+  sessionWindow: number;
 }
 
 export interface SimulationResult {
@@ -60,6 +70,17 @@ export interface SimulationResult {
     messages: number;
     ops: number;
     opsAnswered: number;
+    /** Commands the state machine applied (first application of each log index). */
+    commandsApplied: number;
+    /** Retried requests that reached the log again and were answered from the client session. */
+    duplicatesAnswered: number;
+    /** Of those, retries the session refused as ALREADY_APPLIED (their answer left its window). */
+    duplicatesRefused: number;
+    leasePuts: number;
+    leaseReads: number;
+    /** Leases the leader's clock revoked (and keys they deleted). */
+    leasesRevoked: number;
+    keysRevoked: number;
     entriesCommitted: number;
     leadersElected: number;
     snapshotsInstalled: number;
@@ -73,6 +94,8 @@ export interface SimulationResult {
 }
 
 const KEYS = ['a', 'b', 'c'];
+/** Keys written with a TTL (kept apart: the linearizability checker's registers have no expiry). */
+const LEASE_KEYS = ['t/x', 't/y'];
 
 export function replayCommand(seed: number, nodes: number): string {
   return `npm run sim -- --seed ${seed} --nodes ${nodes}`;
@@ -82,7 +105,7 @@ export function replayCommand(seed: number, nodes: number): string {
 export function parametersFor(seed: number, nodes: number): SimulationParameters {
   const rng = createRng(seed * 7919 + nodes);
   const choose = <T>(options: T[]): T => options[rng.nextInt(options.length)];
-  return {
+  const params: SimulationParameters = {
     tickMs: 10,
     electionTick: 10,
     heartbeatTick: choose([1, 2, 3]),
@@ -90,7 +113,7 @@ export function parametersFor(seed: number, nodes: number): SimulationParameters
     checkQuorum: rng.next() < 0.8,
     maxSizePerMsg: choose([64, 512, 1024 * 1024]),
     maxInflightMsgs: choose([1, 4, 256]),
-    snapshotChunkSize: choose([16, 256, 1024 * 1024]),
+    snapshotChunkSize: choose([64, 512, 1024 * 1024]),
     snapshotEvery: choose([8, 32, 1000]),
     retainEntries: choose([0, 4, 32]),
     lossRate: choose([0, 0.02, 0.1]),
@@ -100,7 +123,13 @@ export function parametersFor(seed: number, nodes: number): SimulationParameters
     readViaIndex: rng.next() < 0.7,
     faultIntervalMs: choose([60, 150, 300]),
     clients: choose([3, 5]),
+    leases: rng.next() < 0.5,
+    sessions: 0,
+    sessionWindow: 0,
   };
+  params.sessions = choose([1, 2, params.clients]);
+  params.sessionWindow = choose([1, 16, 1024]);
+  return params;
 }
 
 /** Runs one simulated cluster from a seed and checks it. Deterministic for (seed, nodes). */
@@ -119,6 +148,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     diskDelayMaxMs: p.diskDelayMaxMs,
     snapshotEvery: p.snapshotEvery,
     retainEntries: p.retainEntries,
+    stateMachine: options.stateMachine ?? { repliesPerSession: p.sessionWindow },
     faults: {
       lossRate: p.lossRate,
       duplicateRate: p.duplicateRate,
@@ -145,12 +175,16 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   });
   const history: Op[] = [];
   let processes = 0;
+  const sessions = Array.from({ length: p.sessions }, (_, i) => ({ id: `c${i + 1}`, seq: 0 }));
   const clients = Array.from(
     { length: p.clients },
-    () =>
+    (_, i) =>
       new SimClient({
         cluster,
+        session: sessions[i % sessions.length],
         keys: KEYS,
+        leaseKeys: p.leases ? LEASE_KEYS : [],
+        leaseTtlMs: [50, 300],
         readViaIndex: p.readViaIndex,
         attemptTimeoutMs: 250,
         opDeadlineMs: 1500,
@@ -166,14 +200,6 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       if (cluster.queue.now >= faultPhaseMs) return;
       nemesis.step();
       scheduleFault();
-      // Removed servers are shut down once their removal commits (checked throughout the run).
-      const scheduleRetire = (): void => {
-        cluster.queue.schedule(100, () => {
-          nemesis.retireRemovedNodes();
-          scheduleRetire();
-        });
-      };
-      scheduleRetire();
     });
   };
   scheduleFault();
@@ -198,6 +224,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       messages: cluster.network.stats.sent,
       ops: history.length,
       opsAnswered: history.filter((op) => op.ret !== null).length,
+      commandsApplied: cluster.kvChecker.stats.commandsApplied,
+      duplicatesAnswered: cluster.kvChecker.stats.duplicatesAnswered,
+      duplicatesRefused: cluster.kvChecker.stats.duplicatesRefused,
+      leasePuts: sum(clients.map((c) => c.stats.leasePuts)),
+      leaseReads: sum(clients.map((c) => c.stats.leaseReads)),
+      leasesRevoked: cluster.kvChecker.stats.leasesRevoked,
+      keysRevoked: cluster.kvChecker.stats.keysRevoked,
       entriesCommitted: cluster.checker.stats.entriesCommitted,
       leadersElected: cluster.checker.stats.leadersElected,
       snapshotsInstalled: cluster.checker.stats.snapshotsInstalled,
@@ -222,6 +255,9 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     cluster.runUntil(faultPhaseMs + settlePhaseMs + 1500);
     // Slow configurations (tiny snapshot chunks over slow links) may need longer.
     liveness = awaitConvergence(cluster, 5000);
+    // Every TTL key expires once the clients stop: the last leader's clock revokes them all.
+    liveness ??= awaitLeasesRevoked(cluster, 3000) ?? awaitConvergence(cluster, 5000);
+    if (!liveness) cluster.kvChecker.checkSameImages(members(cluster));
   } catch (err) {
     // Invariant violations and errors of the core (RaftError, RaftInvariantError) fail the run.
     if (err instanceof Error && 'code' in err) return result(`${err.name}: ${err.message}`);
@@ -248,6 +284,29 @@ function awaitConvergence(cluster: SimCluster, limitMs: number): string | undefi
     problem = checkConverged(cluster);
   }
   return problem;
+}
+
+/** Running members of the leader's configuration (call once converged). */
+function members(cluster: SimCluster): SimNode[] {
+  const leader = cluster.leader();
+  if (!leader) return [];
+  const { voters, learners } = leader.status.confState;
+  return [...voters, ...learners].map((id) => cluster.nodes.get(id) as SimNode);
+}
+
+/** Runs until no member holds a lease, or `limitMs` passed; returns what is still alive, if anything. */
+function awaitLeasesRevoked(cluster: SimCluster, limitMs: number): string | undefined {
+  const deadline = cluster.queue.now + limitMs;
+  const alive = (): string[] =>
+    members(cluster).flatMap((n) => n.sm.leases().map((l) => `${n.id}: lease ${l.lease} (${l.ttlMs} ms)`));
+  while (alive().length > 0 && cluster.queue.now < deadline) cluster.runUntil(cluster.queue.now + 50);
+  const left = alive();
+  if (left.length === 0) return undefined;
+  return `liveness: leases still alive ${limitMs} ms after the cluster converged: ${left.join(', ')}`;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 /** After healing, a leader must exist and every member must have applied all it committed. */
