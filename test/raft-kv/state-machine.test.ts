@@ -237,6 +237,21 @@ describe('KvStateMachine', () => {
     expect(sm.eventsAfter(5)?.length).toBe(5);
   });
 
+  it('gives replicas at one log position the same snapshot image, whether restored or not', () => {
+    // Index 2 is an entry the machine never sees (a new leader's no-op, a configuration change);
+    // the runtime snapshots at its applied index 2 and ships the image to a lagging follower.
+    const live = machine();
+    live.run({ op: 'put', key: 'k', value: bytes('1') });
+    const restored = new KvStateMachine({ historyLimit: 100 });
+    restored.restore(live.sm.snapshot(), { index: 2, term: 1 });
+    expect(restored.snapshot()).toEqual(live.sm.snapshot());
+    // Both then apply index 3 alike.
+    const next = encodeRequest({ cmd: { op: 'put', key: 'k', value: bytes('3') } });
+    live.sm.apply(next, { index: 3, term: 1 });
+    restored.apply(next, { index: 3, term: 1 });
+    expect(restored.snapshot()).toEqual(live.sm.snapshot());
+  });
+
   it('restores from a snapshot to an identical machine that behaves the same', () => {
     const a = machine();
     const lease = (a.run({ op: 'leaseGrant', ttlMs: 900 }) as { lease: number }).lease;

@@ -183,10 +183,12 @@ export class KvStateMachine implements ReplicatedStateMachine {
   }
 
   snapshot(): Uint8Array {
+    // Only replicated state: replicas at one log position must produce the same image, and a
+    // replica restored from a snapshot does not know which earlier entry was the last command
+    // (images of older versions also carry `applied`, which restore ignores).
     return kvPackr.pack({
       v: 1,
       revision: this.#revision,
-      applied: this.#appliedIndex,
       keys: this.#index.all().map((key) => {
         const s = this.#keys.get(key) as StoredKey;
         return [key, s.value, s.mod, s.create, s.lease];
