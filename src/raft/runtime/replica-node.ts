@@ -21,6 +21,7 @@ import {
   type InitialCluster,
   parseInitialCluster,
 } from './cluster-config.js';
+import { coalesceMessages } from './coalesce.js';
 import { Deadline } from './deadline.js';
 import { decodePayload, encodeAnnounce, encodeProposal, TOKEN_BYTES } from './entry-payload.js';
 import { ClusterMismatchError, MembershipError } from './errors.js';
@@ -76,6 +77,8 @@ export interface ReplicaNodeOptions {
 }
 
 const DEFAULT_TICK_MS = 100;
+/** Largest append built by merging a Ready's appends to one peer (the core's maxSizePerMsg). */
+const MERGED_APPEND_BYTES = 1024 * 1024;
 
 /** A proposal and whether it reached the core (else it waits for a leader). */
 interface PendingProposal {
@@ -558,8 +561,9 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     );
     if (this.closing) return;
     this.noteRoutes(rd.entries);
-    // 3. Only now may votes and acknowledgements leave.
-    this.transport.send(rd.messages);
+    // 3. Only now may votes and acknowledgements leave (merged per peer: one append for a
+    // burst of proposals).
+    this.transport.send(coalesceMessages(rd.messages, MERGED_APPEND_BYTES));
     // 4. Restore from the snapshot, then apply committed entries in order.
     if (rd.snapshot) {
       this.restoreFrom(rd.snapshot.metadata, rd.snapshot.data);
