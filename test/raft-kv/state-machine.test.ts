@@ -166,6 +166,24 @@ describe('KvStateMachine', () => {
     expect(run(6, { op: 'put', key: 'k', value: bytes('6') })).toEqual({ ok: true, revision: 5 });
   });
 
+  it('applies a forgotten retry again when applying it twice is harmless (a lease keep-alive)', () => {
+    const sm = new KvStateMachine({ repliesPerSession: 1 });
+    let index = 0;
+    const run = (seq: number, cmd: KvCommand) =>
+      sm.apply(encodeRequest({ client: 'c', seq, cmd }), { index: ++index, term: 1 });
+    const lease = (run(1, { op: 'leaseGrant', ttlMs: 1000 }) as { lease: number }).lease;
+    run(2, { op: 'leaseKeepAlive', lease });
+    run(3, { op: 'put', key: 'k', value: bytes('3') });
+    const refreshed: (number | null)[] = [];
+    sm.onLease((events) => refreshed.push(...events.map((e) => e.ttlMs)));
+    // A lock's keep-alive told "already applied" would give the lock up; it is refreshed again.
+    expect(run(2, { op: 'leaseKeepAlive', lease })).toEqual({ ok: true, revision: 1, lease });
+    expect(refreshed).toEqual([1000]);
+    // A grant is not: a second one would be a second lease.
+    expect(run(1, { op: 'leaseGrant', ttlMs: 1000 })).toMatchObject({ code: 'ALREADY_APPLIED' });
+    expect(sm.leases().length).toBe(1);
+  });
+
   it('applies each sequence number at most once whatever the order, window and gaps', () => {
     fc.assert(
       fc.property(

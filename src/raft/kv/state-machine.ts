@@ -40,6 +40,13 @@ interface Session {
   forgotten: number[];
 }
 
+/**
+ * Commands a second application leaves as the first left them (a lease refreshed again,
+ * history already forgotten): a retry whose reply was forgotten is applied again, so its
+ * caller gets a real answer (a lock keep-alive told ALREADY_APPLIED would give its lock up).
+ */
+const REPEATABLE: ReadonlySet<KvCommand['op']> = new Set(['leaseKeepAlive', 'compact']);
+
 /** Ranges of forgotten sequence numbers kept per session; beyond, the oldest range is dropped. */
 const MAX_FORGOTTEN_RANGES = 32;
 
@@ -248,7 +255,11 @@ export class KvStateMachine implements ReplicatedStateMachine {
       // apply it again (its first application is all the client may get).
       const cached = session.replies.get(seq);
       if (cached) return cached;
-      if (inRanges(session.forgotten, seq)) return this.#fail('ALREADY_APPLIED');
+      if (inRanges(session.forgotten, seq)) {
+        return REPEATABLE.has(request.cmd.op)
+          ? this.#execute(request.cmd, index)
+          : this.#fail('ALREADY_APPLIED');
+      }
     } else {
       if (this.#sessions.size >= this.#sessionLimit) {
         const oldest = this.#sessions.keys().next().value as string;
