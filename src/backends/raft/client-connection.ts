@@ -2,7 +2,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { Packr, UnpackrStream } from 'msgpackr';
 import { Backoff } from '../../store/backoff.js';
-import { type Endpoint, formatEndpoint } from '../../store/endpoints.js';
+import { type Endpoint, formatEndpoint, parseEndpoint } from '../../store/endpoints.js';
 import { ClosedError, KVError, NotReachableError, TimeoutError } from '../../store/errors.js';
 import type { TlsOptions } from '../../store/types.js';
 import type { ClientReply, ClientRequest, HelloResult } from './protocol.js';
@@ -43,6 +43,13 @@ export class ClusterConnection {
   #connecting: Promise<Socket> | null = null;
   #next = 0;
   #nextId = 0;
+  /** The leader's client address, learned from the node we reached: tried first. */
+  #leader: Endpoint | null = null;
+  /** Where the current socket goes, and the id of the hello asking it who leads. */
+  #current: Endpoint | null = null;
+  #helloId = 0;
+  /** A leader address we could not dial (advertised but not reachable from here): not followed again. */
+  #unreachableLeader: string | null = null;
   #closed = false;
   #everConnected = false;
   #lastError: unknown = null;
@@ -144,9 +151,12 @@ export class ClusterConnection {
       if (this.#pending.size === 0 && this.#streams.size === 0 && this.#everConnected) {
         throw new ClosedError('nothing to send');
       }
-      const endpoint = this.#endpoints[this.#next++ % this.#endpoints.length];
+      const leader = this.#leader;
+      this.#leader = null;
+      const endpoint = leader ?? this.#endpoints[this.#next++ % this.#endpoints.length];
       try {
         const socket = await this.#dial(endpoint);
+        this.#current = endpoint;
         if (this.#closed) {
           socket.destroy();
           throw new ClosedError();
@@ -155,6 +165,7 @@ export class ClusterConnection {
         return socket;
       } catch (err) {
         if (err instanceof ClosedError) throw err;
+        if (leader) this.#unreachableLeader = formatEndpoint(leader);
         this.#lastError = err;
         if (this.#next % this.#endpoints.length === 0) await this.#backoff.wait();
       }
@@ -214,6 +225,28 @@ export class ClusterConnection {
     });
     for (const pending of this.#pending.values()) socket.write(packr.pack(pending.request));
     for (const [id, stream] of this.#streams) socket.write(packr.pack(stream.request(id)));
+    // Follow the leader: writes sent to a follower cost one more hop.
+    this.#helloId = ++this.#nextId;
+    socket.write(packr.pack({ id: this.#helloId, op: 'hello' }));
+  }
+
+  /** Moves to the leader when the node we reached names another one (in-flight work is re-sent). */
+  #onHello(result: HelloResult): void {
+    const leader = result.leaderClientAddr;
+    if (
+      !leader ||
+      !this.#current ||
+      leader === formatEndpoint(this.#current) ||
+      leader === this.#unreachableLeader
+    ) {
+      return;
+    }
+    try {
+      this.#leader = parseEndpoint(leader, 7101);
+    } catch {
+      return;
+    }
+    this.#socket?.destroy();
   }
 
   async #resendAll(): Promise<void> {
@@ -225,6 +258,10 @@ export class ClusterConnection {
   }
 
   #onReply(reply: ClientReply): void {
+    if (reply.id === this.#helloId && 'ok' in reply) {
+      if (reply.ok) this.#onHello(reply.result as HelloResult);
+      return;
+    }
     const stream = this.#streams.get(reply.id);
     if (stream) {
       if ('ok' in reply && reply.ok === false && RETRYABLE.has(reply.code)) {
