@@ -3,14 +3,15 @@
  * allocations/s through allocate() per store, and the time to allocate a 60,000-replica service
  * on a /16. Prints a table and writes bench/results/network-<time>.json.
  *
- * Stores: memory and local always; the embedded Raft store when KVKIT_BENCH_RAFT (a raft:// URL
- * of a running cluster) is set. KVKIT_BENCH_REPLICAS overrides 60000.
+ * Stores: memory, local, and an embedded 3-node Raft cluster (callers inside the leader), or
+ * instead a running cluster when KVKIT_BENCH_RAFT is its raft:// URL. KVKIT_BENCH_REPLICAS
+ * overrides 60000.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createStore, registeredBackends, type Store } from '../src/index.js';
+import { createStore, registeredBackends, type Store, startLocalCluster } from '../src/index.js';
 import { BitSequence, openNetworkState } from '../src/network-state/index.js';
 import { printTable, writeResults } from './lib/measure.js';
 
@@ -121,10 +122,24 @@ if (registeredBackends().includes('local')) {
   });
 }
 const raftUrl = process.env.KVKIT_BENCH_RAFT;
-if (raftUrl && registeredBackends().includes('raft')) {
-  await withStore('raft', async () => {
+if (raftUrl) {
+  await withStore('raft://', async () => {
     const store = await createStore(raftUrl);
     return { store, done: () => store.close() };
+  });
+} else {
+  // The default home of network state: an embedded 3-node cluster, callers inside the leader.
+  await withStore('raft-embedded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvkit-bench-net-raft-'));
+    const cluster = await startLocalCluster({ size: 3, dataDir: dir, logger: () => {} });
+    const leader = await cluster.leader();
+    return {
+      store: leader.store,
+      done: async () => {
+        await cluster.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   });
 }
 

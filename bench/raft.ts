@@ -15,7 +15,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +22,7 @@ import { parseArgs } from 'node:util';
 import '../src/backends/index.js';
 import type { CliContext } from '../src/cli/context.js';
 import { run as runRaftCli } from '../src/cli/raft.js';
-import { startRaftNode } from '../src/raft/index.js';
+import { freeLoopbackPorts, startRaftNode } from '../src/raft/index.js';
 import { createStore } from '../src/store/create-store.js';
 import type { Store } from '../src/store/types.js';
 import { type BenchRow, measure, percentile, printTable, writeResults } from './lib/measure.js';
@@ -51,7 +50,7 @@ async function nodeMode(argv: string[]): Promise<void> {
 
 /** Loads N keys into a one-node cluster, reports RSS, closes, restarts and times it. */
 async function memoryMode(dir: string, keys: number): Promise<void> {
-  const [peer] = await freePorts(1);
+  const [peer] = await freeLoopbackPorts(1);
   const opts = {
     id: 'm1',
     dataDir: dir,
@@ -88,23 +87,6 @@ async function memoryMode(dir: string, keys: number): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Processes and ports
 // ---------------------------------------------------------------------------------------
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 const children: ChildProcess[] = [];
 
@@ -152,7 +134,7 @@ interface RaftAddrs {
 }
 
 async function raftAddrs(ids: string[]): Promise<RaftAddrs> {
-  const ports = await freePorts(ids.length * 2);
+  const ports = await freeLoopbackPorts(ids.length * 2);
   const peers: Record<string, string> = {};
   const clients: Record<string, string> = {};
   ids.forEach((id, i) => {
@@ -188,7 +170,7 @@ function startNodeProcess(dir: string, id: string, a: RaftAddrs): Promise<ChildP
 
 async function startEtcd(dir: string): Promise<string[]> {
   const ids = ['e1', 'e2', 'e3'];
-  const ports = await freePorts(6);
+  const ports = await freeLoopbackPorts(6);
   const peer = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
   const client = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
   const initial = ids.map((id, i) => `${id}=${peer(i)}`).join(',');

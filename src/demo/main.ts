@@ -1,36 +1,20 @@
 // The README's main job: an embedded 3-node kvkit Raft cluster in this process, the Store API
 // on it, then Swarm-style network state on the same store, across a leader failure.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openNetworkState } from '../network-state/index.js';
-import { type RaftNode, startRaftNode } from '../raft/index.js';
+import { startLocalCluster } from '../raft/index.js';
 import { text } from '../store/values.js';
 
 const log = (line: string) => console.log(line);
 const dir = mkdtempSync(join(tmpdir(), 'kvkit-demo-'));
-const nodes: RaftNode[] = [];
+log(`starting an embedded 3-node Raft cluster in ${dir}`);
+const cluster = await startLocalCluster({ size: 3, dataDir: dir, logger: (l) => log(`  ${l}`) });
+const { nodes } = cluster;
 
 try {
-  const ids = ['n1', 'n2', 'n3'];
-  const ports = await freePorts(ids.length);
-  const initialCluster = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
-  log(`starting an embedded 3-node Raft cluster in ${dir}`);
-  nodes.push(
-    ...(await Promise.all(
-      ids.map((id) =>
-        startRaftNode({
-          id,
-          dataDir: join(dir, id),
-          peerAddr: initialCluster[id],
-          initialCluster,
-          logger: (l) => log(`  ${l}`),
-        }),
-      ),
-    )),
-  );
-  const leader = await leaderOf(nodes);
+  const leader = await cluster.leader();
   log(`leader: ${leader.id}\n`);
 
   // The Store API, served in-process by each node: writes go through the log, reads are linearizable.
@@ -84,11 +68,11 @@ try {
   await net.close();
 
   // Kill the leader: the other two elect a new one and keep serving, with nothing lost.
-  const old = await leaderOf(nodes);
+  const old = await cluster.leader();
   log(`\nstopping the leader ${old.id}`);
   await old.close();
   nodes.splice(nodes.indexOf(old), 1);
-  const next = await leaderOf(nodes);
+  const next = await cluster.leader();
   log(`new leader: ${next.id}`);
   const survivor = nodes[0].store;
   const after = await openNetworkState(survivor);
@@ -104,33 +88,6 @@ try {
   log(`\ngreeting still reads: ${text(await survivor.get('demo/config/greeting'))}`);
   log('demo finished: Raft cluster, Store API and network state all worked, across a leader failure');
 } finally {
-  await Promise.all(nodes.map((n) => n.close()));
+  await cluster.close();
   rmSync(dir, { recursive: true, force: true });
-}
-
-async function leaderOf(running: RaftNode[]): Promise<RaftNode> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const leader = running.find((n) => n.status().role === 'leader');
-    if (leader && running.every((n) => n.status().leader === leader.id)) return leader;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no leader elected within 15 s');
-}
-
-function freePorts(count: number): Promise<number[]> {
-  return Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<number>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => {
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-          });
-        }),
-    ),
-  );
 }

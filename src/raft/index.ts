@@ -4,6 +4,7 @@
  * replicated key space in ./kv, the runtime (log, transport, node) in ./runtime.
  */
 
+export { freeLoopbackPorts, type LocalCluster, startLocalCluster } from './local-cluster.js';
 export type { Replica, ReplicaMember, ReplicaStatus, ReplicatedStateMachine } from './replica.js';
 export type { ClusterAdmin, NewMember } from './runtime/admin.js';
 export type { CertificateOptions, ClusterCertificates, PemPair } from './runtime/certs.js';

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,23 +26,7 @@ export async function eventually<T>(probe: () => Promise<T>, what: string, timeo
   }
 }
 
-/** Free TCP ports on 127.0.0.1 (bound then released: callers bind them right after). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+export { freeLoopbackPorts as freePorts } from '../../src/raft/index.js';
 
 /** A temp dir removed by the returned cleanup. */
 export function tempDir(prefix: string): { path: string; remove: () => void } {

@@ -1,6 +1,12 @@
 import type { KvCommand, KvResult } from '../../raft/kv/index.js';
 import { BaseStore } from '../../store/base-store.js';
-import { KeyExistsError, KeyModifiedError, KeyNotFoundError, KVError } from '../../store/errors.js';
+import {
+  KeyExistsError,
+  KeyModifiedError,
+  KeyNotFoundError,
+  KVError,
+  TimeoutError,
+} from '../../store/errors.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { type LockHost, RaftLock } from './raft-lock.js';
 
@@ -72,6 +78,9 @@ function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVE
       return new KeyModifiedError(key);
     case 'KEY_NOT_FOUND':
       return new KeyNotFoundError(key);
+    case 'ALREADY_APPLIED':
+      // A retry of a write applied long ago whose answer is gone: the outcome is unknown to us.
+      return new TimeoutError(`the write of ${key} was applied, but its answer was lost; read it back`);
     default:
       return new KVError(result.code, `${result.code} for ${key}`);
   }
