@@ -7,7 +7,9 @@ import { type Entry, entrySize } from '../core/index.js';
  */
 export class TailCache {
   private start = 1;
+  /** Cached entries are `items[head…]`: dropping from the front moves `head`, not the array. */
   private items: Entry[] = [];
+  private head = 0;
   private bytes = 0;
 
   constructor(private readonly maxBytes: number) {}
@@ -18,18 +20,23 @@ export class TailCache {
   }
 
   get(index: number): Entry | undefined {
-    return index >= this.start ? this.items[index - this.start] : undefined;
+    return index >= this.start ? this.items[this.head + index - this.start] : undefined;
+  }
+
+  private get length(): number {
+    return this.items.length - this.head;
   }
 
   /** Appends entries, replacing any cached entry at or after the first one's index. */
   append(entries: Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0].index;
-    const end = this.start + this.items.length;
+    const end = this.start + this.length;
     if (first < this.start || first > end) {
       this.reset(first);
     } else if (first < end) {
-      for (const dropped of this.items.splice(first - this.start)) this.bytes -= entrySize(dropped);
+      for (const dropped of this.items.splice(this.head + first - this.start))
+        this.bytes -= entrySize(dropped);
     }
     for (const entry of entries) {
       this.items.push(entry);
@@ -40,25 +47,32 @@ export class TailCache {
 
   /** Forgets entries below `index` (compacted away). */
   dropBefore(index: number): void {
-    while (this.items.length > 0 && this.start < index) this.shift();
-    if (this.items.length === 0 && this.start < index) this.start = index;
+    while (this.length > 0 && this.start < index) this.shift();
+    if (this.length === 0 && this.start < index) this.start = index;
   }
 
   /** Empties the cache; the next entry written will be `nextIndex`. */
   reset(nextIndex: number): void {
     this.start = nextIndex;
     this.items = [];
+    this.head = 0;
     this.bytes = 0;
   }
 
   private trim(): void {
     // Keep at least the newest entry so a lone huge entry still counts as cached.
-    while (this.bytes > this.maxBytes && this.items.length > 1) this.shift();
+    while (this.bytes > this.maxBytes && this.length > 1) this.shift();
   }
 
+  /** Drops the oldest entry in O(1) (Array#shift is O(n) on large arrays); compacts now and then. */
   private shift(): void {
-    const entry = this.items.shift() as Entry;
+    const entry = this.items[this.head];
+    this.items[this.head++] = undefined as unknown as Entry;
     this.bytes -= entrySize(entry);
     this.start++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 }
