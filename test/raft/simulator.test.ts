@@ -7,10 +7,10 @@ import {
   type KvRequest,
   type KvResult,
   KvStateMachine,
+  LeaderLeaseClock,
 } from '../../src/raft/kv/index.js';
 import { InvariantChecker } from '../../src/raft/sim/invariants.js';
 import { KvInvariantChecker } from '../../src/raft/sim/kv-invariants.js';
-import { SimLeaseClock } from '../../src/raft/sim/lease-clock.js';
 import type { AppliedCommand, SimNode } from '../../src/raft/sim/sim-node.js';
 import { parametersFor, runSimulation } from '../../src/raft/sim/simulation.js';
 import { checkLinearizability } from '../../src/testing/index.js';
@@ -154,7 +154,7 @@ describe("the simulator on kvkit's KvStateMachine", () => {
   });
 
   it('fails a run whose leases never expire', () => {
-    vi.spyOn(SimLeaseClock.prototype, 'tick').mockImplementation(() => {});
+    vi.spyOn(LeaderLeaseClock.prototype, 'tick').mockImplementation(() => {});
     const r = runSimulation({ seed: leaseSeeds[0], nodes: 3 });
     expect(r.failure).toMatch(/liveness: leases still alive/);
   });

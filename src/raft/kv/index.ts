@@ -1,5 +1,6 @@
 export { decodeRequest, encodeRequest, type KvCommand, type KvRequest, type KvResult } from './commands.js';
 export { KeyIndex } from './key-index.js';
+export { LeaderLeaseClock } from './leader-lease-clock.js';
 export { LeaseExpiryClock } from './lease-expiry.js';
 export {
   type KvEvent,

@@ -1,85 +1,58 @@
 import type { Replica } from '../replica.js';
 import { encodeRequest } from './commands.js';
-import type { KvStateMachine, LeaseEvent } from './state-machine.js';
+import { LeaderLeaseClock } from './leader-lease-clock.js';
+import type { KvStateMachine } from './state-machine.js';
 
 const CHECK_EVERY_MS = 25;
+/** A revoke that did not take effect (lost leadership, timed out) is proposed again after this. */
+const RETRY_REVOKE_MS = 1000;
 
-/**
- * The leader's clock for leases: only the leader decides that a lease expired, and it says so
- * by proposing `leaseRevoke`, so every replica deletes the same keys at the same log index.
- * A new leader restarts every lease's clock (a lease may live up to one TTL longer across a
- * failover, never shorter), as etcd does.
- */
+/** Runs the leader's lease clock on the wall clock of a node, checking while it leads. */
 export class LeaseExpiryClock {
   readonly #replica: Replica;
-  readonly #sm: KvStateMachine;
-  readonly #deadlines = new Map<number, number>();
-  readonly #revoking = new Set<number>();
-  readonly #unsubscribe: (() => void)[];
+  readonly #clock: LeaderLeaseClock;
+  readonly #unsubscribe: () => void;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
   constructor(replica: Replica, sm: KvStateMachine) {
     this.#replica = replica;
-    this.#sm = sm;
-    this.#unsubscribe = [
-      sm.onLease((events) => this.#onLeases(events)),
-      replica.onRoleChange(() => this.#onRoleChange()),
-    ];
+    this.#clock = new LeaderLeaseClock(sm, {
+      now: () => performance.now(),
+      retryMs: RETRY_REVOKE_MS,
+      proposeRevoke: (lease) => {
+        // Lost leadership or timed out: the next leader (or the retry) decides again.
+        replica
+          .propose(encodeRequest({ cmd: { op: 'leaseRevoke', lease } }), { timeoutMs: 5000 })
+          .catch(() => {});
+        return true;
+      },
+    });
+    this.#unsubscribe = replica.onRoleChange(() => this.#onRoleChange());
     this.#onRoleChange();
   }
 
   close(): void {
     this.#closed = true;
-    for (const off of this.#unsubscribe) off();
-    this.#stop();
+    this.#unsubscribe();
+    this.#stopTimer();
+    this.#clock.close();
   }
 
   #onRoleChange(): void {
     if (this.#closed) return;
-    if (!this.#replica.isLeader()) {
-      this.#stop();
-      return;
-    }
-    if (this.#timer) return;
-    this.#deadlines.clear();
-    const now = performance.now();
-    for (const { lease, ttlMs } of this.#sm.leases())
-      if (ttlMs !== null) this.#deadlines.set(lease, now + ttlMs);
-    this.#timer = setInterval(() => this.#check(), CHECK_EVERY_MS);
-    this.#timer.unref();
-  }
-
-  #onLeases(events: LeaseEvent[]): void {
-    if (!this.#timer) return;
-    const now = performance.now();
-    for (const { lease, ttlMs } of events) {
-      if (ttlMs === null) {
-        this.#deadlines.delete(lease);
-        this.#revoking.delete(lease);
-      } else {
-        this.#deadlines.set(lease, now + ttlMs);
-      }
+    const leading = this.#replica.isLeader();
+    this.#clock.tick(leading);
+    if (!leading) {
+      this.#stopTimer();
+    } else if (!this.#timer) {
+      this.#timer = setInterval(() => this.#clock.tick(this.#replica.isLeader()), CHECK_EVERY_MS);
+      this.#timer.unref();
     }
   }
 
-  #check(): void {
-    const now = performance.now();
-    for (const [lease, deadline] of this.#deadlines) {
-      if (deadline > now || this.#revoking.has(lease)) continue;
-      this.#revoking.add(lease);
-      this.#replica.propose(encodeRequest({ cmd: { op: 'leaseRevoke', lease } }), { timeoutMs: 5000 }).then(
-        () => this.#revoking.delete(lease),
-        // Lost leadership or timed out: the next leader (or the next check) decides again.
-        () => this.#revoking.delete(lease),
-      );
-    }
-  }
-
-  #stop(): void {
+  #stopTimer(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    this.#deadlines.clear();
-    this.#revoking.clear();
   }
 }

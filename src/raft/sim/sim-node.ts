@@ -19,9 +19,12 @@ import {
   type KvRequest,
   type KvResult,
   KvStateMachine,
+  LeaderLeaseClock,
 } from '../kv/index.js';
 import type { EventQueue } from './event-queue.js';
-import { SimLeaseClock } from './lease-clock.js';
+
+/** Virtual milliseconds before a revoke that did not take effect is proposed again. */
+const RETRY_REVOKE_MS = 200;
 
 /** A client request as a server receives it. */
 export type ServerCall =
@@ -117,7 +120,7 @@ export class SimNode {
   incarnation = 0;
   /** Stopped for good (removed from the cluster). */
   retired = false;
-  private leaseClock: SimLeaseClock | null = null;
+  private leaseClock: LeaderLeaseClock | null = null;
   private writing: Ready | null = null;
   private pendingCommands = new Map<string, PendingCommand>();
   private pendingReads = new Map<string, { key: string; reply: (reply: ServerReply) => void }>();
@@ -150,11 +153,12 @@ export class SimNode {
     const snapshot = this.storage.snapshot();
     this.sm = this.newStateMachine();
     this.restoreStateMachine(snapshot);
-    this.leaseClock = new SimLeaseClock(
-      this.sm,
-      () => this.opts.queue.now,
-      (lease) => this.proposeRevoke(lease),
-    );
+    // The real leader lease clock, on virtual time: a run stays a function of its seed.
+    this.leaseClock = new LeaderLeaseClock(this.sm, {
+      now: () => this.opts.queue.now,
+      retryMs: RETRY_REVOKE_MS,
+      proposeRevoke: (lease) => this.proposeRevoke(lease),
+    });
     // Random phase so nodes do not tick in lockstep.
     this.scheduleTick(this.opts.rng.next() * this.opts.tickMs);
     this.pump();
@@ -165,6 +169,7 @@ export class SimNode {
     if (!this.core) return;
     this.opts.debugLog?.(`${this.id} CRASH`);
     this.core = null;
+    this.leaseClock?.close();
     this.leaseClock = null;
     this.incarnation++;
     this.writing = null;
