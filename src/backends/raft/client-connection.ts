@@ -52,6 +52,8 @@ export class ClusterConnection {
   #unreachableLeader: string | null = null;
   #closed = false;
   #everConnected = false;
+  /** The current connection has delivered at least one reply. */
+  #answered = false;
   #lastError: unknown = null;
 
   constructor(endpoints: Endpoint[], opts: { tls?: TlsOptions; timeoutMs: number }) {
@@ -207,6 +209,7 @@ export class ClusterConnection {
 
   #adopt(socket: Socket): void {
     this.#socket = socket;
+    this.#answered = false;
     this.#everConnected = true;
     this.#backoff.reset();
     socket.setNoDelay(true);
@@ -258,6 +261,7 @@ export class ClusterConnection {
   }
 
   #onReply(reply: ClientReply): void {
+    this.#answered = true;
     if (reply.id === this.#helloId && 'ok' in reply) {
       if (reply.ok) this.#onHello(reply.result as HelloResult);
       return;
@@ -299,9 +303,12 @@ export class ClusterConnection {
     if (!pending) return;
     this.#pending.delete(id);
     const where = this.#endpoints.map(formatEndpoint).join(',');
-    // Connected and asked, with no retryable failure seen: the cluster is slow, not gone.
+    // A node answered on this connection and no retryable failure was seen: the cluster is slow,
+    // not gone. A connection that never answered (a TLS refusal arrives after the handshake) is not.
     const slow =
-      this.#socket !== null && !(this.#lastError instanceof KVError && RETRYABLE.has(this.#lastError.code));
+      this.#socket !== null &&
+      this.#answered &&
+      !(this.#lastError instanceof KVError && RETRYABLE.has(this.#lastError.code));
     pending.reject(
       slow
         ? new TimeoutError(`raft://${where} did not answer ${pending.request.op} in time`, {
