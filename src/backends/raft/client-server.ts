@@ -27,7 +27,7 @@ export interface ClientServerOptions {
   log?: (line: string) => void;
 }
 
-export interface ClientServer {
+export interface ClientServer extends AsyncDisposable {
   /** host:port actually bound. */
   address: string;
   close(): Promise<void>;
@@ -79,14 +79,12 @@ export async function startClientServer(options: ClientServerOptions): Promise<C
   });
   const bound = server.address();
   const address = typeof bound === 'object' && bound ? `${host}:${bound.port}` : options.listen;
-  return {
-    address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return { address, close, [Symbol.asyncDispose]: close };
 }
 
 function toPem(value: string | Uint8Array): string | Buffer {
