@@ -9,5 +9,6 @@ export { RaftError, type RaftErrorCode } from './errors.js';
 export { RaftInvariantError } from './invariant.js';
 export { bootstrapSnapshot, MemoryRaftStorage } from './memory-storage.js';
 export { RaftCore } from './raft.js';
+export { sendableBeforePersist } from './ready-order.js';
 export { createRng } from './rng.js';
 export type * from './types.js';

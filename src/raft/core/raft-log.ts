@@ -225,6 +225,11 @@ export class RaftLog {
   }
 
   /** The runtime persisted entries up to `index` (at `term`; a mismatch means they were since replaced). */
+  /** The last index known to be on stable storage (what `advance` has confirmed). */
+  lastStableIndex(): number {
+    return Math.min(this.lastIndex(), this.unstableOffset - 1);
+  }
+
   stableTo(index: number, term: number): void {
     if (index < this.unstableOffset || this.term(index) !== term) return;
     this.unstableEntries = this.unstableEntries.slice(index + 1 - this.unstableOffset);

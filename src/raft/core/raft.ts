@@ -318,6 +318,10 @@ export class RaftCore {
     if (ready.entries.length > 0) {
       const last = ready.entries[ready.entries.length - 1];
       this.log.stableTo(last.index, last.term);
+      const self = this.role === 'leader' ? this.prs.get(this.id) : undefined;
+      if (self?.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit() && this.role === 'leader') {
+        this.broadcastAppend();
+      }
     }
     if (ready.committedEntries.length > 0) {
       this.log.appliedTo(ready.committedEntries[ready.committedEntries.length - 1].index);
@@ -861,8 +865,8 @@ export class RaftCore {
     const entries = proposals.map((p) => ({ term: this.term, index: ++index, type: p.type, data: p.data }));
     this.log.append(entries);
     this.onEntriesAppended(entries, null);
-    this.prs.get(this.id)?.maybeUpdate(this.log.lastIndex());
-    this.maybeCommit();
+    // The leader's own copy counts toward commit only once it is persisted (see advance), so
+    // the runtime may send these entries to followers while it writes them (thesis §10.2.1).
     return entries;
   }
 
@@ -1060,7 +1064,8 @@ export class RaftCore {
       if (!pr) {
         pr = new Progress(lastIndex + 1, isLearner, this.cfg.maxInflightMsgs);
         if (id === this.id) {
-          pr.match = lastIndex;
+          // Only what is on stable storage counts toward commit (see advance).
+          pr.match = this.log.lastStableIndex();
           pr.recentActive = true;
         }
         this.prs.set(id, pr);

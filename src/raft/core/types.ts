@@ -264,7 +264,10 @@ export interface ReadState {
  *  2. Persist `entries` (first deleting any stored entry with index >= entries[0].index),
  *     then `hardState` if present. fsync when `mustSync`.
  *  3. Only now send `messages`: a vote or an append acknowledgement promises that the
- *     state above is durable (Raft's "respond after persisting" rule).
+ *     state above is durable (Raft's "respond after persisting" rule). Exception: the
+ *     leader's replication messages (`sendableBeforePersist`: app, heartbeat, snap) may leave
+ *     before or during the write, because the leader counts its own entries toward commit only
+ *     once `advance` confirms them persisted (Raft thesis §10.2.1).
  *  4. If `snapshot`: restore the state machine from it. Then apply `committedEntries` in order.
  *  5. Serve each `readStates` entry once the state machine has applied its `index`.
  * Storage reads by the core (`RaftStorage`) must see steps 1–2 before `advance` returns.

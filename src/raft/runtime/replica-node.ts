@@ -10,6 +10,7 @@ import {
   type Ready,
   type SnapshotMetadata,
   type SoftState,
+  sendableBeforePersist,
 } from '../core/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus, ReplicatedStateMachine } from '../replica.js';
 import type { ClusterAdmin, NewMember } from './admin.js';
@@ -554,16 +555,20 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   }
 
   private async handle(rd: Ready): Promise<void> {
+    this.noteRoutes(rd.entries);
+    // The leader's appends and heartbeats leave while it writes (merged per peer: one append
+    // for a burst of proposals): its own copy counts only after advance.
+    const early = rd.messages.filter(sendableBeforePersist);
+    if (early.length > 0) this.transport.send(coalesceMessages(early, MERGED_APPEND_BYTES));
     // 1–2. Persist the snapshot, entries and hard state (fsync when the core says so).
     await this.storage.persist(
       { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState },
       rd.mustSync,
     );
     if (this.closing) return;
-    this.noteRoutes(rd.entries);
-    // 3. Only now may votes and acknowledgements leave (merged per peer: one append for a
-    // burst of proposals).
-    this.transport.send(coalesceMessages(rd.messages, MERGED_APPEND_BYTES));
+    // 3. Only now may votes and acknowledgements leave.
+    const late = early.length > 0 ? rd.messages.filter((m) => !sendableBeforePersist(m)) : rd.messages;
+    if (late.length > 0) this.transport.send(coalesceMessages(late, MERGED_APPEND_BYTES));
     // 4. Restore from the snapshot, then apply committed entries in order.
     if (rd.snapshot) {
       this.restoreFrom(rd.snapshot.metadata, rd.snapshot.data);

@@ -11,6 +11,7 @@ import {
   type Ready,
   type Rng,
   type Snapshot,
+  sendableBeforePersist,
 } from '../core/index.js';
 import {
   decodeRequest,
@@ -272,6 +273,9 @@ export class SimNode {
     if (!core || this.writing || !core.hasReady()) return;
     const ready = core.ready();
     this.writing = ready;
+    // The leader's replication traffic leaves while the write is under way (thesis §10.2.1).
+    for (const message of ready.messages)
+      if (sendableBeforePersist(message)) this.opts.send(this.id, message);
     const incarnation = this.incarnation;
     this.opts.queue.schedule(this.opts.rng.next() * this.opts.diskDelayMaxMs, () => {
       if (this.incarnation === incarnation) this.finishReady(ready);
@@ -284,7 +288,8 @@ export class SimNode {
     this.opts.debugLog?.(`${this.id} ready ${describeReady(ready)}`);
     this.storage.persist(ready);
     this.opts.observer.onPersisted(this, ready);
-    for (const message of ready.messages) this.opts.send(this.id, message);
+    for (const message of ready.messages)
+      if (!sendableBeforePersist(message)) this.opts.send(this.id, message);
     if (ready.snapshot) {
       this.opts.observer.onRestoreSnapshot(this, ready.snapshot);
       this.restoreStateMachine(ready.snapshot);
