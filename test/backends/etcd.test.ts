@@ -16,20 +16,12 @@ import { toKVError } from '../../src/backends/etcd/etcd-errors.js';
 import { faultHandling } from '../../src/backends/etcd/fault-policies.js';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
 import { dirRange, keyBytes, lockQueueRange, waiterKey } from '../../src/backends/etcd/key-codec.js';
+import { failure } from '../../src/conformance/helpers.js';
 import { createStore, type KVError, normalizePrefix } from '../../src/index.js';
 
 /** True when etcd's byte range [key, range_end) holds `key`. */
 function inRange(range: { key: Buffer; range_end: Buffer }, key: Buffer): boolean {
   return Buffer.compare(range.key, key) <= 0 && Buffer.compare(key, range.range_end) < 0;
-}
-
-async function failure(action: () => Promise<unknown>): Promise<KVError> {
-  try {
-    await action();
-  } catch (err) {
-    return err as KVError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** A key as kvkit accepts it: no NUL, a few path segments, any Unicode. */

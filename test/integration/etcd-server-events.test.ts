@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
 import { lockQueueRange } from '../../src/backends/etcd/key-codec.js';
 import { followRange } from '../../src/backends/etcd/range-follower.js';
-import { delay, eventually } from '../../src/conformance/helpers.js';
+import { delay, eventually, failure } from '../../src/conformance/helpers.js';
 import {
   isKVError,
   type KVError,
@@ -22,15 +22,6 @@ import {
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
 const dockerAvailable = await requireDocker();
-
-async function failure(action: () => Promise<unknown>): Promise<KVError> {
-  try {
-    await action();
-  } catch (err) {
-    return err as KVError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Everything an iterable yields, read in the background until it ends. */
 function collect<T>(iterable: AsyncIterable<T>): { seen: T[]; ended: Promise<void> } {

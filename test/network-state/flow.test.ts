@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../../src/conformance/helpers.js';
 import {
   canAdvance,
   type NetworkState,
@@ -9,15 +10,6 @@ import {
 } from '../../src/network-state/index.js';
 import { FaultyStore } from './faulty-store.js';
 import { type OpenedStore, storeFactories } from './stores.js';
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 const addressesOf = (tasks: Task[]) => tasks.flatMap((t) => t.attachments.flatMap((a) => a.addresses));
 
@@ -96,7 +88,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
         { auxAddresses: { db: '10.9.9.9' } },
         { gateway: '10.9.0.255' },
       ]) {
-        const err = await rejection(overlay('bad', '10.9.0.0/24', extra));
+        const err = await failure(() => overlay('bad', '10.9.0.0/24', extra));
         expect(err.code).toBe('INVALID_ARGUMENT');
         expect(err.message).toContain(
           Object.values(extra)[0] instanceof Object ? '10.9.9.9' : (Object.values(extra)[0] as string),
@@ -107,27 +99,27 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
 
     it('NETWORK_EXISTS when the name is taken', async () => {
       await overlay();
-      const err = await rejection(overlay('mh_net', '10.10.0.0/24'));
+      const err = await failure(() => overlay('mh_net', '10.10.0.0/24'));
       expect(err.code).toBe('NETWORK_EXISTS');
       expect(err.message).toContain('mh_net');
     });
 
     it('an invalid name or driver is INVALID_ARGUMENT naming it', async () => {
-      expect((await rejection(net.createNetwork({ name: 'a/b' }))).message).toContain('"a/b"');
+      expect((await failure(() => net.createNetwork({ name: 'a/b' }))).message).toContain('"a/b"');
       expect(
-        (await rejection(net.createNetwork({ name: 'x', driver: 'weave' as 'overlay' }))).message,
+        (await failure(() => net.createNetwork({ name: 'x', driver: 'weave' as 'overlay' }))).message,
       ).toContain('weave');
     });
 
     it('a subnet overlapping another network is POOL_OVERLAP and leaves nothing behind', async () => {
       await overlay();
-      const err = await rejection(overlay('other', '10.9.0.128/25'));
+      const err = await failure(() => overlay('other', '10.9.0.128/25'));
       expect(err.code).toBe('POOL_OVERLAP');
       expect((await net.listNetworks()).map((n) => n.name)).toEqual(['mh_net']);
     });
 
     it('a failed creation releases what it had reserved', async () => {
-      const err = await rejection(
+      const err = await failure(() =>
         net.createNetwork({ name: 'two', subnets: [{ subnet: '10.9.0.0/24' }, { subnet: '10.9.0.0/25' }] }),
       );
       expect(err.code).toBe('POOL_OVERLAP');
@@ -147,7 +139,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
     });
 
     it('an aux address equal to the gateway is IP_ALREADY_ALLOCATED', async () => {
-      const err = await rejection(
+      const err = await failure(() =>
         overlay('clash', '10.9.0.0/24', { gateway: '10.9.0.1', auxAddresses: { gw: '10.9.0.1' } }),
       );
       expect(err.code).toBe('IP_ALREADY_ALLOCATED');
@@ -159,7 +151,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       expect((await net.inspectNetwork('mh_net')).id).toBe(network.id);
       expect((await net.inspectNetwork(network.id)).name).toBe('mh_net');
       expect((await net.inspectNetwork(network.id.slice(0, 8))).name).toBe('mh_net');
-      const err = await rejection(net.inspectNetwork('nope'));
+      const err = await failure(() => net.inspectNetwork('nope'));
       expect(err.code).toBe('NETWORK_NOT_FOUND');
       expect(err.message).toContain('nope');
     });
@@ -169,13 +161,13 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       await net.removeNetwork('mh_net');
       expect(await net.listNetworks()).toEqual([]);
       await expect(net.ipam.requestPool({ pool: '10.9.0.0/24' })).resolves.toBeDefined();
-      expect((await rejection(net.removeNetwork('mh_net'))).code).toBe('NETWORK_NOT_FOUND');
+      expect((await failure(() => net.removeNetwork('mh_net'))).code).toBe('NETWORK_NOT_FOUND');
     });
 
     it('removing a network a service uses is NETWORK_IN_USE naming the service, and changes nothing', async () => {
       await overlay();
       await net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 1 });
-      const err = await rejection(net.removeNetwork('mh_net'));
+      const err = await failure(() => net.removeNetwork('mh_net'));
       expect(err.code).toBe('NETWORK_IN_USE');
       expect(err.message).toContain('nginx');
       await net.createService({ name: 'later', networks: ['mh_net'], replicas: 0 });
@@ -215,7 +207,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
 
     it('a user-given VNI already in use is INVALID_ARGUMENT naming it, and the network is not created', async () => {
       await overlay('a', '10.9.1.0/24');
-      const err = await rejection(
+      const err = await failure(() =>
         net.createNetwork({
           name: 'b',
           subnets: [{ subnet: '10.9.2.0/24' }],
@@ -228,7 +220,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
     });
 
     it('fewer user-given VNIs than IPv4 subnets is INVALID_ARGUMENT', async () => {
-      const err = await rejection(
+      const err = await failure(() =>
         net.createNetwork({
           name: 'b',
           subnets: [{ subnet: '10.9.1.0/24' }, { subnet: '10.9.2.0/24' }],
@@ -245,7 +237,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       });
       expect((await narrow.createNetwork({ name: 'a' })).vxlanIds).toEqual([7000]);
       expect((await narrow.createNetwork({ name: 'b' })).vxlanIds).toEqual([7001]);
-      const err = await rejection(narrow.createNetwork({ name: 'c' }));
+      const err = await failure(() => narrow.createNetwork({ name: 'c' }));
       expect(err.code).toBe('NO_AVAILABLE_POOL');
       expect(err.message).toContain('7000-7001');
       expect((await narrow.listNetworks()).map((n) => n.name)).toEqual(['a', 'b']);
@@ -448,7 +440,9 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
     it('SERVICE_EXISTS when the name is taken', async () => {
       await overlay();
       await net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 1 });
-      const err = await rejection(net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 1 }));
+      const err = await failure(() =>
+        net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 1 }),
+      );
       expect(err.code).toBe('SERVICE_EXISTS');
       expect(err.message).toContain('nginx');
     });
@@ -456,16 +450,16 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
     it('a negative or fractional replica count is INVALID_ARGUMENT naming it', async () => {
       await overlay();
       expect(
-        (await rejection(net.createService({ name: 'x', networks: ['mh_net'], replicas: -1 }))).message,
+        (await failure(() => net.createService({ name: 'x', networks: ['mh_net'], replicas: -1 }))).message,
       ).toContain('-1');
       await net.createService({ name: 'y', networks: ['mh_net'], replicas: 1 });
-      const err = await rejection(net.scaleService('y', 1.5));
+      const err = await failure(() => net.scaleService('y', 1.5));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.message).toContain('1.5');
     });
 
     it('a service on an unknown network is NETWORK_NOT_FOUND naming it', async () => {
-      const err = await rejection(net.createService({ name: 'x', networks: ['ghost'], replicas: 1 }));
+      const err = await failure(() => net.createService({ name: 'x', networks: ['ghost'], replicas: 1 }));
       expect(err.code).toBe('NETWORK_NOT_FOUND');
       expect(err.message).toContain('ghost');
       expect(await net.listServices()).toEqual([]);
@@ -478,7 +472,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
         net.removeService('ghost'),
         net.listTasks({ service: 'ghost' }),
       ]) {
-        const err = await rejection(call);
+        const err = await failure(() => call);
         expect(err.code).toBe('SERVICE_NOT_FOUND');
         expect(err.message).toContain('ghost');
       }
@@ -488,14 +482,14 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       const network = await overlay();
       await net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 1, endpointMode: 'dnsrr' });
       await net.allocate();
-      const err = await rejection(net.ipam.releaseAddress(network.subnets[0].poolId, '10.9.0.2'));
+      const err = await failure(() => net.ipam.releaseAddress(network.subnets[0].poolId, '10.9.0.2'));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.message).toMatch(/held by task/);
     });
 
     it('a network’s pool cannot be released through IPAM', async () => {
       const network = await overlay();
-      expect((await rejection(net.ipam.releasePool(network.subnets[0].poolId))).message).toMatch(
+      expect((await failure(() => net.ipam.releasePool(network.subnets[0].poolId))).message).toMatch(
         /belongs to network/,
       );
     });
@@ -506,7 +500,7 @@ describe.each(storeFactories)('networks, services and tasks on $name', (factory)
       await net.allocate();
       const [task] = await net.listTasks();
       expect((await net.updateTaskState(task.id, 'running')).state).toBe('running');
-      const err = await rejection(net.updateTaskState(task.id, 'pending'));
+      const err = await failure(() => net.updateTaskState(task.id, 'pending'));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.message).toContain('running back to pending');
       expect(canAdvance('new', 'orphaned')).toBe(true);

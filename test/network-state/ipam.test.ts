@@ -1,15 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../../src/conformance/helpers.js';
 import { type NetworkState, openNetworkState } from '../../src/network-state/index.js';
 import { type OpenedStore, storeFactories } from './stores.js';
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.each(storeFactories)('IPAM on $name', (factory) => {
   let opened: OpenedStore;
@@ -70,7 +62,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
     });
     await small.ipam.requestPool();
     await small.ipam.requestPool();
-    const err = await rejection(small.ipam.requestPool());
+    const err = await failure(() => small.ipam.requestPool());
     expect(err.code).toBe('NO_AVAILABLE_POOL');
     expect(err.message).toMatch(/IPv4 address pool among the defaults/);
     await small.close();
@@ -85,7 +77,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
   it('POOL_OVERLAP for a pool inside, containing, or equal to an existing one, naming both', async () => {
     await net.ipam.requestPool({ pool: '10.9.0.0/16' });
     for (const pool of ['10.9.1.0/24', '10.0.0.0/8', '10.9.0.0/16']) {
-      const err = await rejection(net.ipam.requestPool({ pool }));
+      const err = await failure(() => net.ipam.requestPool({ pool }));
       expect(err.code).toBe('POOL_OVERLAP');
       expect(err.message).toContain(pool);
       expect(err.message).toContain('10.9.0.0/16');
@@ -100,14 +92,14 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
       ['10.9.0.5/24', /did you mean 10\.9\.0\.0\/24/],
       ['fe80::1%eth0/64', /fe80/],
     ] as const) {
-      const err = await rejection(net.ipam.requestPool({ pool }));
+      const err = await failure(() => net.ipam.requestPool({ pool }));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.message).toMatch(text);
     }
   });
 
   it('an ip-range outside its pool is INVALID_ARGUMENT', async () => {
-    const err = await rejection(net.ipam.requestPool({ pool: '10.9.0.0/24', subPool: '10.9.1.0/25' }));
+    const err = await failure(() => net.ipam.requestPool({ pool: '10.9.0.0/24', subPool: '10.9.1.0/25' }));
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toContain('10.9.1.0/25');
   });
@@ -123,7 +115,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
     for (let i = 0; i < 254; i++) seen.add(await net.ipam.requestAddress(poolId));
     expect(seen.size).toBe(254);
     expect(seen.has('10.9.0.255/24')).toBe(false);
-    const err = await rejection(net.ipam.requestAddress(poolId));
+    const err = await failure(() => net.ipam.requestAddress(poolId));
     expect(err.code).toBe('NO_AVAILABLE_IPS');
     expect(err.message).toContain(poolId);
   });
@@ -148,11 +140,11 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
   });
 
   it('an IPv6 request without configured IPv6 defaults is NO_AVAILABLE_POOL', async () => {
-    expect((await rejection(net.ipam.requestPool({ v6: true }))).code).toBe('NO_AVAILABLE_POOL');
+    expect((await failure(() => net.ipam.requestPool({ v6: true }))).code).toBe('NO_AVAILABLE_POOL');
   });
 
   it('a v6 flag that contradicts the pool is INVALID_ARGUMENT', async () => {
-    expect((await rejection(net.ipam.requestPool({ pool: '10.9.0.0/24', v6: true }))).code).toBe(
+    expect((await failure(() => net.ipam.requestPool({ pool: '10.9.0.0/24', v6: true }))).code).toBe(
       'INVALID_ARGUMENT',
     );
   });
@@ -160,7 +152,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
   it('a preferred address is handed out as asked, and IP_ALREADY_ALLOCATED the second time', async () => {
     const { poolId } = await net.ipam.requestPool({ pool: '10.9.0.0/24' });
     expect(await net.ipam.requestAddress(poolId, { address: '10.9.0.77' })).toBe('10.9.0.77/24');
-    const err = await rejection(net.ipam.requestAddress(poolId, { address: '10.9.0.77/24' }));
+    const err = await failure(() => net.ipam.requestAddress(poolId, { address: '10.9.0.77/24' }));
     expect(err.code).toBe('IP_ALREADY_ALLOCATED');
     expect(err.message).toContain('10.9.0.77');
   });
@@ -168,7 +160,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
   it('a preferred address outside the subnet, or its network/broadcast address, is IP_OUT_OF_RANGE', async () => {
     const { poolId } = await net.ipam.requestPool({ pool: '10.9.0.0/24' });
     for (const address of ['10.9.1.1', '10.9.0.0', '10.9.0.255', 'fd00::1']) {
-      const err = await rejection(net.ipam.requestAddress(poolId, { address }));
+      const err = await failure(() => net.ipam.requestAddress(poolId, { address }));
       expect(err.code).toBe('IP_OUT_OF_RANGE');
       expect(err.message).toContain(address);
     }
@@ -178,7 +170,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
     const { poolId } = await net.ipam.requestPool({ pool: '10.9.0.0/24', subPool: '10.9.0.128/25' });
     expect(poolId).toBe('GlobalDefault/10.9.0.0/24/10.9.0.128/25');
     expect(await net.ipam.requestAddress(poolId)).toBe('10.9.0.128/24');
-    const err = await rejection(net.ipam.requestAddress(poolId, { address: '10.9.0.5' }));
+    const err = await failure(() => net.ipam.requestAddress(poolId, { address: '10.9.0.5' }));
     expect(err.code).toBe('IP_OUT_OF_RANGE');
     expect(err.message).toContain('ip-range 10.9.0.128/25');
   });
@@ -188,7 +180,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
     const b = await net.ipam.requestPool({ pool: '10.9.0.0/24', subPool: '10.9.0.128/25' });
     await net.ipam.requestAddress(a.poolId);
     await net.ipam.releasePool(a.poolId);
-    expect((await rejection(net.ipam.requestAddress(a.poolId))).code).toBe('POOL_NOT_FOUND');
+    expect((await failure(() => net.ipam.requestAddress(a.poolId))).code).toBe('POOL_NOT_FOUND');
     expect(await net.ipam.requestAddress(b.poolId)).toBe('10.9.0.128/24');
     await net.ipam.releasePool(b.poolId);
     const again = await net.ipam.requestPool({ pool: '10.9.0.0/24' });
@@ -202,7 +194,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
       net.ipam.releaseAddress('GlobalDefault/10.1.0.0/24', '10.1.0.1'),
       net.ipam.requestAddress('nonsense'),
     ]) {
-      const err = await rejection(call);
+      const err = await failure(() => call);
       expect(err.code).toBe('POOL_NOT_FOUND');
       expect(err.message).toMatch(/10\.1\.0\.0\/24|nonsense/);
     }
@@ -212,7 +204,7 @@ describe.each(storeFactories)('IPAM on $name', (factory) => {
     const { poolId } = await net.ipam.requestPool({ pool: '10.9.0.0/30' });
     const a = await net.ipam.requestAddress(poolId);
     const b = await net.ipam.requestAddress(poolId);
-    expect((await rejection(net.ipam.requestAddress(poolId))).code).toBe('NO_AVAILABLE_IPS');
+    expect((await failure(() => net.ipam.requestAddress(poolId))).code).toBe('NO_AVAILABLE_IPS');
     await net.ipam.releaseAddress(poolId, a);
     await net.ipam.releaseAddress(poolId, a);
     expect(await net.ipam.requestAddress(poolId)).toBe(a);
