@@ -37,8 +37,7 @@ export class LocalStore extends BaseStore {
   }
 
   protected async doGet(key: string): Promise<KVPair | null> {
-    const record = this.#env.read(key);
-    return record && toPair(record);
+    return this.#readPair(key);
   }
 
   protected doDelete(key: string): Promise<void> {

@@ -6,6 +6,7 @@ import type { Replica, ReplicaMember, ReplicaStatus } from '../../raft/replica.j
 import { parseEndpoint } from '../../store/endpoints.js';
 import { KVError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
+import { waitForLockHolder } from './lock-wait.js';
 import type { ClientReply, ClientRequest, HelloResult } from './protocol.js';
 
 /** The cluster operations the client port exposes (implemented by the node). */
@@ -163,7 +164,7 @@ class ClientSession {
         this.#aborts.get(request.target)?.abort();
         return null;
       case 'lockWait':
-        await this.#lockWait(request.id, request.key, request.owner, request.lease);
+        await waitForLockHolder(sm, request.key, request.owner, request.lease, this.#abortFor(request.id));
         return null;
       case 'lockHolder':
         return sm.lockHolder(request.key);
@@ -208,27 +209,6 @@ class ClientSession {
       if (events.length > 0) this.#send({ id, kind: 'events', events });
     });
     this.#watches.set(id, stop);
-  }
-
-  #lockWait(id: number, key: string, owner: string, lease: number): Promise<void> {
-    const { sm } = this.#options;
-    const signal = this.#abortFor(id);
-    return new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (sm.lockHolder(key) === owner) done(null);
-        else if (!sm.hasLease(lease)) done(new KVError('CANNOT_LOCK', `lease of lock ${key} is gone`));
-      };
-      const done = (err: KVError | null) => {
-        off();
-        signal.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onAbort = () => done(new KVError('CANNOT_LOCK', 'lock wait cancelled'));
-      const off = sm.onChange(check);
-      signal.addEventListener('abort', onAbort, { once: true });
-      check();
-    });
   }
 }
 

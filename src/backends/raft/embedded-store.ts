@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { encodeRequest, type KvCommand, type KvResult, type KvStateMachine } from '../../raft/kv/index.js';
 import type { Replica } from '../../raft/replica.js';
 import { Channel } from '../../store/channel.js';
-import { CannotLockError, ClosedError, KVError, NotReachableError } from '../../store/errors.js';
+import { ClosedError, KVError, NotReachableError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
 import { sleep } from '../../store/signals.js';
 import type { KVPair } from '../../store/types.js';
 import { RaftCommandStore } from './command-store.js';
+import { waitForLockHolder } from './lock-wait.js';
 
 export interface EmbeddedStoreOptions {
   prefix?: string;
@@ -38,45 +39,38 @@ export class RaftEmbeddedStore extends RaftCommandStore {
   }
 
   /** Proposes a command as this store's session, retrying through elections until the deadline. */
-  async submit(cmd: KvCommand): Promise<KvResult> {
+  submit(cmd: KvCommand): Promise<KvResult> {
     const request = encodeRequest({ client: this.clientId, seq: ++this.#seq, cmd });
-    const deadline = Date.now() + this.#timeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      if (this.closed) throw new ClosedError();
-      try {
-        const timeoutMs = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
-        return (await this.replica.propose(request, { timeoutMs })) as KvResult;
-      } catch (err) {
-        if (err instanceof KVError && err.code === 'CLOSED') throw err;
-        lastError = err;
-        // TIMEOUT: maybe applied, maybe not; the same sequence number makes the retry safe.
-        if (!(err instanceof KVError && err.code === 'TIMEOUT')) await sleep(50);
-      }
-    }
-    throw new NotReachableError(`no Raft quorum answered within ${this.#timeoutMs} ms`, { cause: lastError });
+    // A retry after TIMEOUT (maybe applied, maybe not) is safe: it keeps the sequence number.
+    return this.#retry(
+      'answered',
+      (timeoutMs) => this.replica.propose(request, { timeoutMs }) as Promise<KvResult>,
+    );
   }
 
   /** Waits until this node has applied everything committed before the call. */
-  async barrier(): Promise<void> {
+  barrier(): Promise<void> {
+    return this.#retry('confirmed a read', (timeoutMs) => this.replica.readBarrier({ timeoutMs }));
+  }
+
+  /**
+   * Runs `attempt` (each bounded by ATTEMPT_TIMEOUT_MS) until it succeeds or the store's
+   * deadline passes (then NOT_REACHABLE); a failure that came fast (no leader yet) pauses first.
+   */
+  async #retry<T>(what: string, attempt: (timeoutMs: number) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#timeoutMs;
     let lastError: unknown;
     while (Date.now() < deadline) {
       if (this.closed) throw new ClosedError();
       try {
-        await this.replica.readBarrier({
-          timeoutMs: Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
-        });
-        return;
+        return await attempt(Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())));
       } catch (err) {
         if (err instanceof KVError && err.code === 'CLOSED') throw err;
         lastError = err;
-        await sleep(50);
+        if (!(err instanceof KVError && err.code === 'TIMEOUT')) await sleep(50);
       }
     }
-    throw new NotReachableError(`no Raft quorum confirmed a read within ${this.#timeoutMs} ms`, {
-      cause: lastError,
-    });
+    throw new NotReachableError(`no Raft quorum ${what} within ${this.#timeoutMs} ms`, { cause: lastError });
   }
 
   protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
@@ -108,24 +102,7 @@ export class RaftEmbeddedStore extends RaftCommandStore {
   }
 
   waitForLock(key: string, owner: string, lease: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (this.sm.lockHolder(key) === owner) finish(null);
-        else if (!this.sm.hasLease(lease))
-          finish(new CannotLockError(`lease of lock ${key} expired while waiting`));
-      };
-      const finish = (err: unknown) => {
-        off();
-        signal.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onAbort = () => finish(signal.reason ?? new CannotLockError('lock wait aborted'));
-      const off = this.sm.onChange(check);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) onAbort();
-      else check();
-    });
+    return waitForLockHolder(this.sm, key, owner, lease, signal);
   }
 
   watchLock(key: string, owner: string, onLost: () => void): () => void {
