@@ -21,6 +21,7 @@ import {
 } from '../../src/index.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 /** Everything an iterable yields, read in the background until it ends. */

@@ -7,6 +7,7 @@ import { runConformance } from '../../src/conformance/index.js';
 import { createStore } from '../../src/index.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 describe.skipIf(!dockerAvailable)('etcd backend', () => {

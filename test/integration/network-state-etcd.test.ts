@@ -8,6 +8,7 @@ import { createStore, type Store } from '../../src/index.js';
 import { runMultiProcessScenario } from '../network-state/multi-process.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 // A correctness test, not a latency one: on a loaded CI machine etcd's fsyncs can stall for
 // seconds, so calls get a generous deadline rather than fail the scenario with TIMEOUT.
