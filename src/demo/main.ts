@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openNetworkState } from '../network-state/index.js';
+import { type NetworkState, openNetworkState } from '../network-state/index.js';
 import { startLocalCluster } from '../raft/index.js';
 import { text } from '../store/values.js';
 
@@ -60,11 +60,7 @@ try {
   await net.createService({ name: 'nginx', networks: ['mh_net'], replicas: 3 });
   const first = await net.allocate();
   log(`allocated ${first.allocated} tasks:`);
-  for (const task of await net.listTasks({ service: 'nginx' })) {
-    log(
-      `  nginx.${task.slot}  ${task.state.padEnd(8)} ${task.attachments.flatMap((t) => t.addresses).join(' ')}`,
-    );
-  }
+  await logTasks(net);
   await net.close();
 
   // Kill the leader: the other two elect a new one and keep serving, with nothing lost.
@@ -79,15 +75,19 @@ try {
   await after.scaleService('nginx', 5);
   const second = await after.allocate();
   log(`scaled nginx to 5 after the failover, allocated ${second.allocated} more:`);
-  for (const task of await after.listTasks({ service: 'nginx' })) {
-    log(
-      `  nginx.${task.slot}  ${task.state.padEnd(8)} ${task.attachments.flatMap((t) => t.addresses).join(' ')}`,
-    );
-  }
+  await logTasks(after);
   await after.close();
   log(`\ngreeting still reads: ${text(await survivor.get('demo/config/greeting'))}`);
   log('demo finished: Raft cluster, Store API and network state all worked, across a leader failure');
 } finally {
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });
+}
+
+async function logTasks(net: NetworkState): Promise<void> {
+  for (const task of await net.listTasks({ service: 'nginx' })) {
+    log(
+      `  nginx.${task.slot}  ${task.state.padEnd(8)} ${task.attachments.flatMap((t) => t.addresses).join(' ')}`,
+    );
+  }
 }
