@@ -4,6 +4,7 @@ import {
   KeyNotFoundError,
   KVError,
   PreviousNotSpecifiedError,
+  ValueTooLargeError,
 } from './errors.js';
 import { isUnder, normalizeKey, normalizePrefix } from './keys.js';
 import { anySignal } from './signals.js';
@@ -20,7 +21,7 @@ import type {
 } from './types.js';
 import { sameBytes, toBytes } from './values.js';
 
-/** Largest value accepted, in bytes. */
+/** Default `maxValueBytes` of the in-process and embedded backends (memory, local, raft). */
 export const MAX_VALUE_BYTES = 1024 * 1024;
 
 /** Default lock TTL when the caller gives none (ms). */
@@ -82,7 +83,7 @@ export abstract class BaseStore implements Store {
 
   async put(key: string, value: Value, opts?: PutOptions): Promise<void> {
     const k = this.#key(key);
-    const bytes = checkValue(value);
+    const bytes = this.#value(value);
     const ttlMs = this.#ttl(opts?.ttl);
     this.#checkOpen();
     await this.doPut(k, bytes, ttlMs);
@@ -122,7 +123,7 @@ export abstract class BaseStore implements Store {
 
   async atomicPut(key: string, value: Value, previous: KVPair | null, opts?: PutOptions): Promise<KVPair> {
     const k = this.#key(key);
-    const bytes = checkValue(value);
+    const bytes = this.#value(value);
     const ttlMs = this.#ttl(opts?.ttl);
     if (previous !== null) checkPrevious(previous, key);
     this.#checkOpen();
@@ -169,7 +170,7 @@ export abstract class BaseStore implements Store {
 
   newLock(key: string, opts?: LockOptions): Locker {
     const k = this.#key(key);
-    const value = opts?.value === undefined ? new Uint8Array() : checkValue(opts.value);
+    const value = opts?.value === undefined ? new Uint8Array() : this.#value(opts.value);
     const ttlMs = this.#ttl(opts?.ttl) ?? DEFAULT_LOCK_TTL_MS;
     this.#checkOpen();
     return this.doNewLock(k, value, ttlMs);
@@ -197,6 +198,15 @@ export abstract class BaseStore implements Store {
   #dir(prefix: string): string {
     const dir = normalizePrefix(prefix);
     return this.#prefix + dir;
+  }
+
+  #value(value: Value): Uint8Array {
+    const bytes = toBytes(value);
+    const max = this.capabilities.maxValueBytes;
+    if (bytes.length > max) {
+      throw new ValueTooLargeError(`value is ${bytes.length} bytes; this backend's limit is ${max}`);
+    }
+    return bytes;
   }
 
   #ttl(ttl: number | undefined): number | undefined {
@@ -228,14 +238,6 @@ export abstract class BaseStore implements Store {
 /** Key order of every list: by code unit, like a byte-wise sort for ASCII keys. */
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function checkValue(value: Value): Uint8Array {
-  const bytes = toBytes(value);
-  if (bytes.length > MAX_VALUE_BYTES) {
-    throw new InvalidArgumentError(`value is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
-  }
-  return bytes;
 }
 
 function checkPrevious(previous: KVPair, key: string): void {

@@ -10,6 +10,7 @@ export type StoreErrorCode =
   | 'CANNOT_LOCK'
   | 'INVALID_KEY'
   | 'INVALID_ARGUMENT'
+  | 'VALUE_TOO_LARGE'
   | 'TIMEOUT'
   | 'CLOSED'
   | 'PERMISSION_DENIED'
@@ -73,6 +74,12 @@ export class InvalidKeyError extends KVError {
 export class InvalidArgumentError extends KVError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_ARGUMENT', message, options);
+  }
+}
+/** A value over the backend's declared `capabilities.maxValueBytes`; nothing was sent. */
+export class ValueTooLargeError extends KVError {
+  constructor(message: string) {
+    super('VALUE_TOO_LARGE', message);
   }
 }
 export class TimeoutError extends KVError {

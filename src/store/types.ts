@@ -36,6 +36,8 @@ export interface Capabilities {
   watchCoalesces: boolean;
   /** true: watches also see changes made by other processes on the same store. */
   crossProcessWatch: boolean;
+  /** The largest value a put accepts, in bytes; a larger one rejects with `VALUE_TOO_LARGE` before anything is sent. */
+  maxValueBytes: number;
 }
 
 export interface PutOptions {

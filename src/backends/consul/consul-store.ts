@@ -35,6 +35,8 @@ export class ConsulStore extends BaseStore {
     ttl: { minMs: MIN_KEY_TTL_MS, granularityMs: KEY_TTL_GRANULARITY_MS },
     watchCoalesces: true,
     crossProcessWatch: true,
+    // Consul accepts 512 KiB per value, but /v1/txn base64-encodes it (4/3) inside its own body limit.
+    maxValueBytes: 384 * 1024,
   };
   readonly #conn: ConsulConnection;
 

@@ -39,6 +39,8 @@ export class EtcdStore extends BaseStore {
     ttl: { minMs: 2000, granularityMs: TTL_GRANULARITY_MS },
     watchCoalesces: false,
     crossProcessWatch: true,
+    // etcd's --max-request-bytes defaults to 1.5 MiB for the whole request, key included.
+    maxValueBytes: 1536 * 1024 - 64 * 1024,
   };
   readonly #client: Etcd3;
   readonly #leases: LeaseKeeper;

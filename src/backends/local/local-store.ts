@@ -1,4 +1,4 @@
-import { BaseStore } from '../../store/base-store.js';
+import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import { KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
@@ -21,6 +21,7 @@ export class LocalStore extends BaseStore {
     ttl: { minMs: 1, granularityMs: 150 },
     watchCoalesces: true,
     crossProcessWatch: true,
+    maxValueBytes: MAX_VALUE_BYTES,
   };
   readonly #env: LocalEnvironment;
 

@@ -1,4 +1,4 @@
-import { BaseStore } from '../../store/base-store.js';
+import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import { KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
@@ -20,6 +20,7 @@ export class MemoryStore extends BaseStore {
     ttl: { minMs: 1, granularityMs: 5 },
     watchCoalesces: false,
     crossProcessWatch: false,
+    maxValueBytes: MAX_VALUE_BYTES,
   };
   readonly #space: KeySpace;
   readonly #name: string | undefined;

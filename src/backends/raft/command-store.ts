@@ -1,5 +1,5 @@
 import type { KvCommand, KvResult } from '../../raft/kv/index.js';
-import { BaseStore } from '../../store/base-store.js';
+import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
 import {
   KeyExistsError,
   KeyModifiedError,
@@ -24,6 +24,7 @@ export abstract class RaftCommandStore extends BaseStore implements LockHost {
     ttl: { minMs: 1, granularityMs: 250 },
     watchCoalesces: false,
     crossProcessWatch: true,
+    maxValueBytes: MAX_VALUE_BYTES,
   };
 
   abstract readonly clientId: string;

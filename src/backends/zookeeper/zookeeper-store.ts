@@ -65,6 +65,8 @@ export class ZookeeperStore extends BaseStore {
       ttl: { minMs, granularityMs: Math.ceil(minMs / 2) },
       watchCoalesces: true,
       crossProcessWatch: true,
+      // jute.maxbuffer (1 MiB by default) bounds a whole request: leave room for the path and framing.
+      maxValueBytes: 1024 * 1024 - 64 * 1024,
     };
   }
 

@@ -1,0 +1,2 @@
+/** discovery: the public entry, re-exported from src/index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** gossip: the public entry, re-exported from src/index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** swarm: the public entry, re-exported from src/index.ts. */
+export {};
