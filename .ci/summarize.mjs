@@ -1,30 +1,60 @@
-// Sums the vitest JSON report(s) into the one closing line the CI reader understands.
+// Sums the vitest JSON report(s) into the one closing line the CI reader understands:
+//   N passed, N failed[, N skipped]
+// The line must never read green when something failed, so besides the failed tests it counts:
+//  - every test of a file whose suite failed (a throwing beforeAll, a file that did not load)
+//    that did not pass, although vitest marks those tests "skipped" and counts 0 failures;
+//  - a failed file with no tests at all as one failure;
+//  - a report whose own `success` is false (e.g. an unhandled error) as at least one failure;
+//  - a missing or unreadable report as one failure.
+// Exits 1 when anything failed. Usage: node .ci/summarize.mjs REPORT.json [...]
 import { existsSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 let files = 0;
+const problems = [];
+
 for (const file of process.argv.slice(2)) {
-  if (!existsSync(file)) {
-    console.log(`no report at ${file}: the test runner did not finish`);
+  let report;
+  try {
+    if (!existsSync(file)) throw new Error('the test runner did not finish');
+    report = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    problems.push(`no usable report at ${file}: ${error.message}`);
     failed++;
     continue;
   }
-  const report = JSON.parse(readFileSync(file, 'utf8'));
-  passed += report.numPassedTests ?? 0;
-  failed += report.numFailedTests ?? 0;
-  skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  let failedHere = 0;
   for (const suite of report.testResults ?? []) {
     files++;
-    // A file that failed to load has no tests but did fail.
-    if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed++;
+    const tests = suite.assertionResults ?? [];
+    const count = (status) => tests.filter((t) => t.status === status).length;
+    passed += count('passed');
+    if (suite.status === 'failed') {
+      const notPassed = tests.length - count('passed');
+      const counted = Math.max(1, notPassed);
+      failedHere += counted;
+      const name = relative(process.cwd(), suite.name ?? '?');
+      const why = suite.message ? `: ${suite.message.split('\n')[0]}` : '';
+      problems.push(`FAILED ${name} (${counted} counted as failed)${why}`);
+    } else {
+      failedHere += count('failed');
+      skipped += count('skipped') + count('pending') + count('todo');
+    }
   }
+  if (report.success === false && failedHere === 0) {
+    problems.push(`${file}: vitest reported success: false (e.g. an unhandled error outside any test)`);
+    failedHere = 1;
+  }
+  failed += failedHere;
 }
 if (passed + failed === 0) {
-  console.log('no test ran');
+  problems.push('no test ran');
   failed = 1;
 }
+for (const line of problems) console.log(line);
 console.log(`${files} test files`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);
