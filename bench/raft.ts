@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import '../src/backends/index.js';
 import type { CliContext } from '../src/cli/context.js';
 import { run as runRaftCli } from '../src/cli/raft.js';
-import { freeLoopbackPorts, startRaftNode } from '../src/raft/index.js';
+import { freeLoopbackPorts, startRaftNode } from '../src/raft-node/index.js';
 import { createStore } from '../src/store/create-store.js';
 import type { Store } from '../src/store/types.js';
 import { type BenchRow, measure, percentile, printTable, writeResults } from './lib/measure.js';

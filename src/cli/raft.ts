@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { RaftClientStore } from '../backends/raft/index.js';
-import { loadTlsDir, type RaftNode, startRaftNode, writeClusterCertificates } from '../raft/index.js';
 import type { ReplicaMember, ReplicaStatus } from '../raft/replica.js';
 import { CLIENT_CERT_NAME } from '../raft/runtime/certs.js';
+import { loadTlsDir, type RaftNode, startRaftNode, writeClusterCertificates } from '../raft-node/index.js';
 import { createStore, parseStoreUrl } from '../store/create-store.js';
 import type { Store } from '../store/types.js';
 import { type CliContext, DEFAULT_STORE_URL } from './context.js';

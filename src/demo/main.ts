@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NetworkState, openNetworkState } from '../network-state/index.js';
-import { startLocalCluster } from '../raft/index.js';
+import { startLocalCluster } from '../raft-node/index.js';
 import { text } from '../store/values.js';
 
 const log = (line: string) => console.log(line);

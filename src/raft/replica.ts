@@ -1,7 +1,7 @@
 /**
  * The seam between the Raft runtime (log storage, transport, node: src/raft/runtime/) and
  * what it replicates (the KV state machine and the Store over it: src/raft/kv/,
- * src/backends/raft/). The runtime knows nothing of keys; the state machine nothing of Raft.
+ * src/raft-node/). The runtime knows nothing of keys; the state machine nothing of Raft.
  */
 
 import type { NodeId, Role } from './core/index.js';

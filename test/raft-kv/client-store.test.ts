@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClientServer, openRaftClientStore, startClientServer } from '../../src/backends/raft/index.js';
+import { openRaftClientStore } from '../../src/backends/raft/index.js';
 import { runConformance } from '../../src/conformance/index.js';
 import { createKvStateMachine, LeaseExpiryClock } from '../../src/raft/kv/index.js';
+import { type ClientServer, startClientServer } from '../../src/raft-node/client-server.js';
 import { CallNotSupportedError } from '../../src/store/errors.js';
 import { DirectReplica } from './direct-replica.js';
 

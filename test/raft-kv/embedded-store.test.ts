@@ -1,7 +1,7 @@
 import { afterAll } from 'vitest';
-import { createEmbeddedStore } from '../../src/backends/raft/index.js';
 import { runConformance } from '../../src/conformance/index.js';
 import { createKvStateMachine, LeaseExpiryClock } from '../../src/raft/kv/index.js';
+import { createEmbeddedStore } from '../../src/raft-node/embedded-store.js';
 import { DirectReplica } from './direct-replica.js';
 
 // The embedded store's own logic over one directly applying replica; the cluster runs are in test/raft-cluster.

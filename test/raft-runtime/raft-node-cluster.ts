@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type RaftNode, type RaftNodeOptions, startRaftNode } from '../../src/raft/index.js';
+import { type RaftNode, type RaftNodeOptions, startRaftNode } from '../../src/raft-node/index.js';
 import { freePorts, tempDir, waitFor } from './support.js';
 
 /** Real kvkit Raft nodes (KV state machine, client ports) in this process. */

@@ -5,7 +5,7 @@ import {
   type ClusterCertificates,
   generateClusterCertificates,
   startRaftNode,
-} from '../../src/raft/index.js';
+} from '../../src/raft-node/index.js';
 import { createStore } from '../../src/store/create-store.js';
 import { NodeCluster } from './raft-node-cluster.js';
 import { eventually, freePorts, waitFor } from './support.js';

@@ -26,7 +26,7 @@ export async function eventually<T>(probe: () => Promise<T>, what: string, timeo
   }
 }
 
-export { freeLoopbackPorts as freePorts } from '../../src/raft/index.js';
+export { freeLoopbackPorts as freePorts } from '../../src/raft-node/index.js';
 
 /** A temp dir removed by the returned cleanup. */
 export function tempDir(prefix: string): { path: string; remove: () => void } {

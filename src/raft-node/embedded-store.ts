@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { encodeRequest, type KvCommand, type KvResult, type KvStateMachine } from '../../raft/kv/index.js';
-import type { Replica } from '../../raft/replica.js';
-import { Channel } from '../../store/channel.js';
-import { ClosedError, KVError, NotReachableError } from '../../store/errors.js';
-import { isUnder } from '../../store/keys.js';
-import { sleep } from '../../store/signals.js';
-import type { KVPair } from '../../store/types.js';
-import { RaftCommandStore } from './command-store.js';
+import { RaftCommandStore } from '../backends/raft/command-store.js';
+import { encodeRequest, type KvCommand, type KvResult, type KvStateMachine } from '../raft/kv/index.js';
+import type { Replica } from '../raft/replica.js';
+import { Channel } from '../store/channel.js';
+import { ClosedError, KVError, NotReachableError } from '../store/errors.js';
+import { isUnder } from '../store/keys.js';
+import { sleep } from '../store/signals.js';
+import type { KVPair } from '../store/types.js';
 import { waitForLockHolder } from './lock-wait.js';
 
 export interface EmbeddedStoreOptions {
@@ -120,4 +120,13 @@ export class RaftEmbeddedStore extends RaftCommandStore {
     const unsubscribe = follow(channel);
     yield* channel;
   }
+}
+
+/** The Store served inside a Raft node, over its replica and state machine. */
+export function createEmbeddedStore(
+  replica: Replica,
+  sm: KvStateMachine,
+  options?: EmbeddedStoreOptions,
+): RaftEmbeddedStore {
+  return new RaftEmbeddedStore(replica, sm, options);
 }

@@ -1,5 +1,5 @@
-import type { KvStateMachine } from '../../raft/kv/index.js';
-import { CannotLockError, KVError } from '../../store/errors.js';
+import type { KvStateMachine } from '../raft/kv/index.js';
+import { CannotLockError, KVError } from '../store/errors.js';
 
 /**
  * Resolves once the state machine names `owner` as holder of `key`'s lock; rejects with

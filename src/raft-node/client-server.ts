@@ -1,13 +1,13 @@
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Packr, UnpackrStream } from 'msgpackr';
-import type { KvEvent, KvStateMachine } from '../../raft/kv/index.js';
-import type { Replica, ReplicaMember, ReplicaStatus } from '../../raft/replica.js';
-import { parseEndpoint } from '../../store/endpoints.js';
-import { KVError } from '../../store/errors.js';
-import { isUnder } from '../../store/keys.js';
+import type { ClientReply, ClientRequest, HelloResult } from '../backends/raft/protocol.js';
+import type { KvEvent, KvStateMachine } from '../raft/kv/index.js';
+import type { Replica, ReplicaMember, ReplicaStatus } from '../raft/replica.js';
+import { parseEndpoint } from '../store/endpoints.js';
+import { KVError } from '../store/errors.js';
+import { isUnder } from '../store/keys.js';
 import { waitForLockHolder } from './lock-wait.js';
-import type { ClientReply, ClientRequest, HelloResult } from './protocol.js';
 
 /** The cluster operations the client port exposes (implemented by the node). */
 export interface ClusterAdminApi {

@@ -1,15 +1,16 @@
-import type { ClientServer } from '../../backends/raft/index.js';
-import { createEmbeddedStore, RaftClientStore, startClientServer } from '../../backends/raft/index.js';
-import { KVError } from '../../store/errors.js';
-import type { Store } from '../../store/types.js';
-import { createKvStateMachine, type KvStateMachine, LeaseExpiryClock } from '../kv/index.js';
-import type { Replica, ReplicaMember, ReplicaStatus } from '../replica.js';
-import type { ClusterAdmin, NewMember } from './admin.js';
-import type { InitialCluster } from './cluster-config.js';
-import { AddressInUseError } from './errors.js';
-import type { FaultHook } from './fault-hook.js';
-import { RaftReplicaNode, type RaftTiming } from './replica-node.js';
-import type { TlsMaterial } from './tls-material.js';
+import { RaftClientStore } from '../backends/raft/index.js';
+import { createKvStateMachine, type KvStateMachine, LeaseExpiryClock } from '../raft/kv/index.js';
+import type { Replica, ReplicaMember, ReplicaStatus } from '../raft/replica.js';
+import type { ClusterAdmin, NewMember } from '../raft/runtime/admin.js';
+import type { InitialCluster } from '../raft/runtime/cluster-config.js';
+import { AddressInUseError } from '../raft/runtime/errors.js';
+import type { FaultHook } from '../raft/runtime/fault-hook.js';
+import { RaftReplicaNode, type RaftTiming } from '../raft/runtime/replica-node.js';
+import type { TlsMaterial } from '../raft/runtime/tls-material.js';
+import { KVError } from '../store/errors.js';
+import type { Store } from '../store/types.js';
+import { type ClientServer, startClientServer } from './client-server.js';
+import { createEmbeddedStore } from './embedded-store.js';
 
 export interface RaftNodeOptions {
   /** This server's id (letters, digits, `.`, `_`, `-`); never reuse the id of a removed member. */
