@@ -7,4 +7,4 @@
 
 export * from '../raft/index.js';
 export { freeLoopbackPorts, type LocalCluster, startLocalCluster } from './local-cluster.js';
-export { type RaftNode, type RaftNodeOptions, startRaftNode } from './node.js';
+export { type RaftNode, type RaftNodeOptions, startRaftNode } from './start.js';

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { type RaftNode, type RaftNodeOptions, startRaftNode } from './node.js';
+import { type RaftNode, type RaftNodeOptions, startRaftNode } from './start.js';
 
 /** Free TCP ports on 127.0.0.1 (bound, then released for the caller to bind right after). */
 export async function freeLoopbackPorts(count: number): Promise<number[]> {

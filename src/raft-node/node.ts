@@ -67,8 +67,8 @@ export interface RaftNode extends AsyncDisposable {
 }
 
 /**
- * Starts a kvkit Raft node: bootstraps a new cluster (`initialCluster`), restarts from its
- * data dir, or joins a running cluster (`join`). `node.store` is the Store it serves.
+ * Assembles a node: replica (log, transport), KV state machine, lease clock, embedded store,
+ * client port. Loaded on first use by `startRaftNode` of ./start.ts (what kvkit exports).
  */
 export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
   const sm = createKvStateMachine();

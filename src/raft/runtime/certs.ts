@@ -1,15 +1,24 @@
-import './reflect-metadata.js';
 import { webcrypto } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { InvalidArgumentError } from '../../store/errors.js';
+import { withReflectMetadata } from './reflect-metadata.js';
 import { CERT_FILES } from './tls-material.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let x509Loading: Promise<typeof X509> | null = null;
+
+/** @peculiar/x509 (and its DI stack), loaded on the first certificate made, not with kvkit. */
+function loadX509(): Promise<typeof X509> {
+  x509Loading ??= withReflectMetadata(() => import('@peculiar/x509')).then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  });
+  return x509Loading;
+}
 
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -51,6 +60,7 @@ export async function generateClusterCertificates(opts: CertificateOptions): Pro
   if (new Set(names).size !== names.length) {
     throw new InvalidArgumentError(`node ids must be distinct and not "${CLIENT_CERT_NAME}"`);
   }
+  const x509 = await loadX509();
   const notBefore = new Date(Date.now() - DAY_MS);
   const notAfter = new Date(Date.now() + (opts.days ?? 3650) * DAY_MS);
   const caKeys = await generateKeys();
@@ -70,7 +80,7 @@ export async function generateClusterCertificates(opts: CertificateOptions): Pro
   const certs: Record<string, PemPair> = {};
   for (const name of names) {
     const keys = await generateKeys();
-    const altNames: x509.JsonGeneralNames = [
+    const altNames: X509.JsonGeneralNames = [
       { type: 'dns', value: name },
       { type: 'dns', value: 'localhost' },
       { type: 'ip', value: '127.0.0.1' },
@@ -100,9 +110,9 @@ export async function generateClusterCertificates(opts: CertificateOptions): Pro
         await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
       ],
     });
-    certs[name] = { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+    certs[name] = { cert: cert.toString('pem'), key: await exportKey(x509, keys.privateKey) };
   }
-  return { ca: { cert: caCert.toString('pem'), key: await exportKey(caKeys.privateKey) }, certs };
+  return { ca: { cert: caCert.toString('pem'), key: await exportKey(x509, caKeys.privateKey) }, certs };
 }
 
 /**
@@ -131,7 +141,7 @@ async function generateKeys(): Promise<CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
-async function exportKey(key: CryptoKey): Promise<string> {
+async function exportKey(x509: typeof X509, key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }

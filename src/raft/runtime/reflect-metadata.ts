@@ -1,7 +1,10 @@
 /**
  * The few `Reflect` metadata functions @peculiar/x509's dependency injection (tsyringe)
- * expects a polyfill to provide. Imported for its side effect before @peculiar/x509; a
- * full polyfill (reflect-metadata) installed by the application takes precedence.
+ * expects a polyfill to provide. tsyringe reads them only while its decorators run, i.e.
+ * while @peculiar/x509's module is evaluated (tsyringe dist/cjs/reflection-helpers.js is called
+ * from `injectable()` alone), so `withReflectMetadata` installs them for that load and takes
+ * them away again: importing kvkit, or making certificates, leaves `Reflect` as it was. A full
+ * polyfill (reflect-metadata) installed by the application takes precedence and stays.
  */
 
 type Target = object;
@@ -56,7 +59,14 @@ const api = {
   },
 };
 
-const reflect = Reflect as unknown as Record<string, unknown>;
-if (typeof reflect.getMetadata !== 'function') {
-  for (const [name, fn] of Object.entries(api)) reflect[name] = fn;
+/** Runs `load` with the metadata functions on `Reflect` (those it lacked), then removes them. */
+export async function withReflectMetadata<T>(load: () => Promise<T>): Promise<T> {
+  const reflect = Reflect as unknown as Record<string, unknown>;
+  const added = Object.keys(api).filter((name) => reflect[name] === undefined);
+  for (const name of added) reflect[name] = api[name as keyof typeof api];
+  try {
+    return await load();
+  } finally {
+    for (const name of added) delete reflect[name];
+  }
 }
