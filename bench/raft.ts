@@ -13,8 +13,8 @@
  *
  * `bench/raft.ts node ...` and `bench/raft.ts memory DIR N` are the child-process modes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -168,7 +168,28 @@ function startNodeProcess(dir: string, id: string, a: RaftAddrs): Promise<ChildP
   );
 }
 
+/**
+ * The etcd binary: KVKIT_ETCD_BIN, /usr/bin/etcd, or the one inside the local image
+ * KVKIT_ETCD_IMAGE (copied out with `docker create` + `docker cp`, so etcd runs as a plain
+ * process on the same disk as the Raft nodes, not behind Docker's network and overlay fs).
+ */
+function etcdBinary(dir: string): string {
+  if (process.env.KVKIT_ETCD_BIN) return process.env.KVKIT_ETCD_BIN;
+  if (existsSync('/usr/bin/etcd')) return '/usr/bin/etcd';
+  const image = process.env.KVKIT_ETCD_IMAGE;
+  if (!image) throw new Error('no etcd: set KVKIT_ETCD_BIN or KVKIT_ETCD_IMAGE (or --skip etcd)');
+  const container = execFileSync('docker', ['create', image], { encoding: 'utf8' }).trim();
+  try {
+    const out = join(dir, 'etcd-bin');
+    execFileSync('docker', ['cp', `${container}:/usr/local/bin/etcd`, out]);
+    return out;
+  } finally {
+    execFileSync('docker', ['rm', container]);
+  }
+}
+
 async function startEtcd(dir: string): Promise<string[]> {
+  const bin = etcdBinary(dir);
   const ids = ['e1', 'e2', 'e3'];
   const ports = await freeLoopbackPorts(6);
   const peer = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
@@ -176,7 +197,7 @@ async function startEtcd(dir: string): Promise<string[]> {
   const initial = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
   await Promise.all(
     ids.map((id, i) =>
-      spawnChild('/usr/bin/etcd', [
+      spawnChild(bin, [
         '--name',
         id,
         '--data-dir',
