@@ -14,7 +14,7 @@
  * `bench/raft.ts node ...` and `bench/raft.ts memory DIR N` are the child-process modes.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -180,6 +180,7 @@ function etcdBinary(dir: string): string {
   if (!image) throw new Error('no etcd: set KVKIT_ETCD_BIN or KVKIT_ETCD_IMAGE (or --skip etcd)');
   const container = execFileSync('docker', ['create', image], { encoding: 'utf8' }).trim();
   try {
+    mkdirSync(dir, { recursive: true });
     const out = join(dir, 'etcd-bin');
     execFileSync('docker', ['cp', `${container}:/usr/local/bin/etcd`, out]);
     return out;
