@@ -2,6 +2,7 @@ import type { KvCommand, KvResult } from '../../raft/kv/index.js';
 import { CannotLockError } from '../../store/errors.js';
 import { anySignal } from '../../store/signals.js';
 import type { LockAcquireOptions, Locker } from '../../store/types.js';
+import { MAX_TIMER_STEP_MS } from '../../time/long-timeout.js';
 
 /** What a Raft lock needs from its store: embedded (in a node) or remote (`raft://`). */
 export interface LockHost {
@@ -93,7 +94,9 @@ export class RaftLock implements Locker {
   }
 
   #startKeepAlive(): void {
-    const every = Math.max(10, Math.floor(this.#ttlMs / 3));
+    // Three refreshes per TTL; a long TTL (days, up to the contract's maximum) refreshes at
+    // the longest interval a timer honours (past 2^31-1 ms, setInterval fires every 1 ms).
+    const every = Math.min(MAX_TIMER_STEP_MS, Math.max(10, Math.floor(this.#ttlMs / 3)));
     this.#keepAlive = setInterval(() => {
       this.#host.submit({ op: 'leaseKeepAlive', lease: this.#lease }).then(
         (result) => {
