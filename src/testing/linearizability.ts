@@ -14,15 +14,19 @@ import { searchRegister } from './register-search.js';
 
 export interface CheckOptions {
   /**
-   * Stop searching after this many milliseconds and answer `{ ok: false, timedOut: true }`
+   * Stop searching after this many milliseconds and answer `{ ok: null, timedOut: true }`
    * (undecided). Default: no limit.
    */
   timeoutMs?: number;
 }
 
 export interface CheckResult {
-  /** true: linearizable. false: not linearizable, or undecided when `timedOut` is set. */
-  ok: boolean;
+  /**
+   * true: linearizable. false: not linearizable (see `counterexample`). null: undecided, the
+   * time ran out (`timedOut`) — neither `ok === true` nor `ok === false` holds, so a test that
+   * expects either verdict fails instead of passing on a search that never finished.
+   */
+  ok: boolean | null;
   /** Set when the time ran out before a verdict: the history is neither proven good nor bad. */
   timedOut?: boolean;
   /**
@@ -81,5 +85,5 @@ export function checkLinearizability(ops: Op[], opts: CheckOptions = {}): CheckR
       .sort((a, b) => a.call - b.call || position.get(a)! - position.get(b)!);
     return { ok: false, counterexample };
   }
-  return timedOut ? { ok: false, timedOut: true } : { ok: true };
+  return timedOut ? { ok: null, timedOut: true } : { ok: true };
 }

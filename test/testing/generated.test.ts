@@ -88,7 +88,16 @@ describe('histories of a concurrent model register', () => {
 describe('timeoutMs', () => {
   it('answers timedOut, not a verdict, when the time runs out', () => {
     const history = generateHistory({ seed: 42, ops: 10_000, keys: 2, processes: 10, timeoutRate: 0.05 });
-    expect(checkLinearizability(history, { timeoutMs: 0 })).toEqual({ ok: false, timedOut: true });
+    expect(checkLinearizability(history, { timeoutMs: 0 })).toEqual({ ok: null, timedOut: true });
+  });
+
+  it('gives a timed-out check neither verdict, so expecting either one fails', () => {
+    // A tampered history whose check runs out of time must not pass a test expecting
+    // "not linearizable" (nor one expecting "linearizable").
+    const history = generateHistory({ seed: 42, ops: 10_000, keys: 2, processes: 10, timeoutRate: 0.05 });
+    const result = checkLinearizability(history, { timeoutMs: 0 });
+    expect(result.ok === false).toBe(false);
+    expect(result.ok === true).toBe(false);
   });
 
   it('still reports a key that fails quickly when the time runs out on the others', () => {

@@ -6,7 +6,7 @@ import { Nemesis } from './nemesis.js';
 import type { SimNode } from './sim-node.js';
 
 /** Decides whether a client history is linearizable (pluggable for tests of the simulator). */
-export type HistoryChecker = (ops: Op[]) => { ok: boolean; timedOut?: boolean; counterexample?: Op[] };
+export type HistoryChecker = (ops: Op[]) => { ok: boolean | null; timedOut?: boolean; counterexample?: Op[] };
 
 export interface SimulationOptions {
   seed: number;
