@@ -1,5 +1,6 @@
 import { type Etcd3, EtcdLeaseInvalidError } from 'etcd3';
 import { CannotLockError, ClosedError } from '../../store/errors.js';
+import { type LongTimeout, setLongTimeout } from '../../time/long-timeout.js';
 import { toKVError } from './etcd-errors.js';
 
 /** A lease kept alive by a {@link LeaseKeeper}. */
@@ -18,8 +19,9 @@ interface Entry {
   lose: AbortController;
   /** When the keep-alives still unanswered were sent, oldest first. */
   sentAt: number[];
-  refresh: NodeJS.Timeout;
-  expiry: NodeJS.Timeout | null;
+  /** The next keep-alive; re-armed after each one (a TTL may exceed one setTimeout's reach). */
+  refresh: LongTimeout;
+  expiry: LongTimeout | null;
 }
 
 /**
@@ -49,13 +51,13 @@ export class LeaseKeeper {
       lose.abort(new ClosedError());
       return lease;
     }
-    const entry: Entry = {
-      lease,
-      lose,
-      sentAt: [],
-      refresh: setInterval(() => this.#keepAlive(entry), Math.max(100, lease.ttlMs / 3)).unref(),
-      expiry: null,
+    const refreshMs = Math.max(100, lease.ttlMs / 3);
+    const entry: Entry = { lease, lose, sentAt: [], refresh: { cancel() {} }, expiry: null };
+    const refresh = () => {
+      entry.refresh = setLongTimeout(refresh, refreshMs, { unref: true });
+      this.#keepAlive(entry);
     };
+    entry.refresh = setLongTimeout(refresh, refreshMs, { unref: true });
     this.#entries.set(lease.id, entry);
     this.#armExpiry(entry, sentAt + lease.ttlMs);
     return lease;
@@ -65,8 +67,8 @@ export class LeaseKeeper {
   release(lease: KeptLease): void {
     const entry = this.#entries.get(lease.id);
     if (!entry) return;
-    clearInterval(entry.refresh);
-    if (entry.expiry) clearTimeout(entry.expiry);
+    entry.refresh.cancel();
+    entry.expiry?.cancel();
     this.#entries.delete(lease.id);
     if (this.#entries.size === 0) this.#closeStream();
   }
@@ -140,12 +142,13 @@ export class LeaseKeeper {
   }
 
   #armExpiry(entry: Entry, expiresAt: number): void {
-    if (entry.expiry) clearTimeout(entry.expiry);
+    entry.expiry?.cancel();
     const margin = entry.lease.ttlMs / 10;
-    entry.expiry = setTimeout(
+    entry.expiry = setLongTimeout(
       () => this.#lose(entry, new CannotLockError(`lease ${entry.lease.id} was not renewed in time`)),
-      Math.max(0, expiresAt - margin - Date.now()),
-    ).unref();
+      expiresAt - margin - Date.now(),
+      { unref: true },
+    );
   }
 
   #lose(entry: Entry, reason: Error): void {

@@ -1,6 +1,8 @@
 import { type Endpoint, formatEndpoint } from '../../store/endpoints.js';
 import { ClosedError, NotReachableError, TimeoutError } from '../../store/errors.js';
+import { setLongTimeout } from '../../time/long-timeout.js';
 import {
+  sendSync,
   type ZkClient,
   type ZkException,
   type ZkOpResult,
@@ -144,18 +146,19 @@ export class ZkConnection {
     const finalError = this.#finalError();
     if (finalError) return Promise.reject(finalError);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // connectTimeoutMs is the caller's: any size is honoured.
+      const timer = setLongTimeout(() => {
         unsubscribe();
         const where = this.#opts.servers.map(formatEndpoint).join(',');
         reject(new NotReachableError(`ZooKeeper at ${where} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       const unsubscribe = this.onState((state) => {
         if (state === 'connected') {
-          clearTimeout(timer);
+          timer.cancel();
           unsubscribe();
           resolve();
         } else if (state === 'expired' || state === 'closed') {
-          clearTimeout(timer);
+          timer.cancel();
           unsubscribe();
           reject(this.#finalError());
         }
@@ -167,6 +170,24 @@ export class ZkConnection {
     return this.#call('getData', path, (done) =>
       this.#client.getData(path, watcher, (err, data, stat) => done(err, { data, stat })),
     );
+  }
+
+  /**
+   * `getData` after a `sync` of the path, both sent at once: the server answers a session's
+   * requests in order, so the read waits for the sync and sees every write committed before
+   * the call (a linearizable read, up to ZooKeeper's own caveat on a deposed leader; see
+   * docs/backends/zookeeper.md). One round trip to the leader more than a plain read, not two.
+   */
+  syncedGetData(path: string): Promise<{ data: Buffer | undefined; stat: ZkStat }> {
+    const synced = this.sync(path);
+    const read = this.getData(path);
+    // The read fails too when the sync does; either rejection is the answer.
+    return Promise.all([synced, read]).then(([, answer]) => answer);
+  }
+
+  /** Waits until the server this session talks to has caught up with the leader (opcode 9). */
+  sync(path: string): Promise<void> {
+    return this.#call('sync', path, (done) => sendSync(this.#client, path, (err) => done(err, undefined)));
   }
 
   exists(path: string, watcher?: ZkWatcher): Promise<ZkStat | null> {

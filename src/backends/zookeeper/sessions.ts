@@ -1,5 +1,6 @@
 import { Backoff } from '../../store/backoff.js';
 import { ClosedError, NotReachableError } from '../../store/errors.js';
+import { setLongTimeout } from '../../time/long-timeout.js';
 import {
   type ConnectionOptions,
   type ConnectionState,
@@ -47,14 +48,14 @@ export class MainSession {
     if (now) return Promise.resolve(now);
     if (this.#closed) return Promise.reject(new ClosedError());
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         this.#changeListeners.delete(check);
         reject(new NotReachableError(`ZooKeeper did not answer within ${this.#opts.connectTimeoutMs} ms`));
       }, this.#opts.connectTimeoutMs);
       const check = () => {
         const conn = this.current;
         if (!conn && !this.#closed) return;
-        clearTimeout(timer);
+        timer.cancel();
         this.#changeListeners.delete(check);
         if (conn) resolve(conn);
         else reject(new ClosedError());
@@ -124,17 +125,23 @@ export class MainSession {
 
 /** Session timeouts are requested in whole seconds, so TTLs share a few sessions. */
 const SESSION_STEP_MS = 1000;
+/** The protocol carries the requested timeout as a signed 32-bit number of ms. */
+const MAX_REQUEST_MS = Math.floor((2 ** 31 - 1) / SESSION_STEP_MS) * SESSION_STEP_MS;
 
 /**
  * Sessions that own ephemeral znodes (TTL keys and locks), one per session timeout. A TTL
  * key lives in a session whose timeout covers its TTL, so if this process dies the server
- * deletes the key once that timeout passes. An expired session is dropped; the next caller
- * gets a fresh one.
+ * deletes the key once that timeout passes. The server grants at most its maxSessionTimeout
+ * (40 s by default): once it has granted less than asked, every longer TTL shares that one
+ * session instead of opening one per distinct TTL. An expired session is dropped; the next
+ * caller gets a fresh one.
  */
 export class EphemeralSessions {
   readonly #opts: ConnectionOptions;
   readonly #sessions = new Map<number, Promise<ZkConnection>>();
   readonly #open = new Set<ZkConnection>();
+  /** The longest timeout asked for that the server granted in full, or MAX_REQUEST_MS. */
+  #ceilingMs = MAX_REQUEST_MS;
   #closed = false;
 
   constructor(opts: ConnectionOptions) {
@@ -143,9 +150,9 @@ export class EphemeralSessions {
 
   /** A connected session whose timeout covers `ttlMs` (as far as the server allows). */
   async get(ttlMs: number): Promise<ZkConnection> {
-    const timeoutMs = Math.ceil(ttlMs / SESSION_STEP_MS) * SESSION_STEP_MS;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new ClosedError();
+      const timeoutMs = Math.min(Math.ceil(ttlMs / SESSION_STEP_MS) * SESSION_STEP_MS, this.#ceilingMs);
       let session = this.#sessions.get(timeoutMs);
       if (!session) {
         session = this.#start(timeoutMs);
@@ -187,6 +194,8 @@ export class EphemeralSessions {
       throw new ClosedError();
     }
     this.#open.add(conn);
+    // Granted less than asked: the server's maxSessionTimeout; longer requests share this one.
+    if (conn.sessionTimeoutMs < timeoutMs) this.#ceilingMs = Math.min(this.#ceilingMs, timeoutMs);
     const session = this.#sessions.get(timeoutMs);
     conn.onState((state) => {
       if (state !== 'expired' && state !== 'closed') return;

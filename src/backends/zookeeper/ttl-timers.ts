@@ -1,13 +1,15 @@
+import { type LongTimeout, setLongTimeout } from '../../time/long-timeout.js';
 import type { ZkConnection } from './connection.js';
 
 /**
  * The deadline of each TTL key this store wrote. While the process lives, the timer deletes
  * the key at its TTL (a session timeout only fires once the session goes silent); rewriting
- * re-arms it, which is how a rewrite restarts the clock. Timers are unref'd: a process that
- * exits leaves the deletion to the server's session expiry.
+ * re-arms it, which is how a rewrite restarts the clock. Timers take any TTL the contract
+ * allows (re-armed below setTimeout's 2^31-1 ms ceiling) and are unref'd: a process that exits
+ * leaves the deletion to the server's session expiry.
  */
 export class TtlTimers {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, LongTimeout>();
   readonly #onExpire: (path: string, owner: ZkConnection) => void;
 
   constructor(onExpire: (path: string, owner: ZkConnection) => void) {
@@ -16,18 +18,21 @@ export class TtlTimers {
 
   arm(path: string, owner: ZkConnection, ttlMs: number): void {
     this.cancel(path);
-    const timer = setTimeout(() => {
-      this.#timers.delete(path);
-      this.#onExpire(path, owner);
-    }, ttlMs);
-    timer.unref();
+    const timer = setLongTimeout(
+      () => {
+        this.#timers.delete(path);
+        this.#onExpire(path, owner);
+      },
+      ttlMs,
+      { unref: true },
+    );
     this.#timers.set(path, timer);
   }
 
   cancel(path: string): void {
     const timer = this.#timers.get(path);
     if (timer === undefined) return;
-    clearTimeout(timer);
+    timer.cancel();
     this.#timers.delete(path);
   }
 
@@ -38,7 +43,7 @@ export class TtlTimers {
   }
 
   clear(): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
   }
 }

@@ -55,6 +55,13 @@ export interface ZkAcl {
   permission: number;
 }
 
+/** A request as the client's jute module builds it: header and payload records. */
+export interface JuteRequest {
+  header: { xid?: number; type: number };
+  payload: unknown;
+  toBuffer(): Buffer;
+}
+
 /** The connection manager inside a client: the only internals this backend touches. */
 export interface ZkConnectionManager {
   servers: { host: string; port: number }[];
@@ -63,6 +70,8 @@ export interface ZkConnectionManager {
   connect(): void;
   onSocketData(buffer: Buffer): void;
   findNextServer(cb: (server: { host: string; port: number }) => void): void;
+  /** Sends `request` in order with every other request of the session (FIFO). */
+  queue(request: JuteRequest, cb: (err: ZkException | null) => void): void;
 }
 
 export interface ZkClient {
@@ -137,7 +146,18 @@ export interface ZkModule {
   Exception: Record<string, number>;
 }
 
-export const zookeeper = createRequire(import.meta.url)('node-zookeeper-client') as ZkModule;
+interface JuteModule {
+  OP_CODES: Record<'SYNC' | 'DELETE', number>;
+  Request: new (header: unknown, payload: unknown) => JuteRequest;
+  protocol: {
+    RequestHeader: new () => { xid?: number; type: number };
+    GetACLRequest: new () => { path: string };
+  };
+}
+
+const load = createRequire(import.meta.url);
+export const zookeeper = load('node-zookeeper-client') as ZkModule;
+const jute = load('node-zookeeper-client/lib/jute/index.js') as JuteModule;
 
 export const CreateMode = zookeeper.CreateMode;
 export const ZkEventType = zookeeper.Event;
@@ -157,6 +177,32 @@ export const ZkCode = {
   INVALID_ACL: -114,
   AUTH_FAILED: -115,
 } as const;
+
+/**
+ * ZooKeeper's `sync(path)` (opcode 9), which node-zookeeper-client does not offer: the server
+ * answers once it has applied every write the leader committed before it saw the sync, and it
+ * answers a session's requests in order, so a read sent right after it sees them all
+ * (ZooKeeper Programmer's Guide, "Consistency Guarantees"). The request is built from the
+ * client's own jute records: a SyncRequest is a lone path, laid out exactly as a GetACLRequest.
+ * The client decodes an answer by the type of the request it sent and drops the connection on
+ * an opcode it does not know, so once the request is serialised its type reads as DELETE, whose
+ * answer carries no payload; the SyncResponse's echo of the path is not needed.
+ */
+export function sendSync(client: ZkClient, path: string, cb: (err: ZkException | null) => void): void {
+  const header = new jute.protocol.RequestHeader();
+  const payload = new jute.protocol.GetACLRequest();
+  payload.path = path;
+  const request = new jute.Request(header, payload);
+  const serialise = request.toBuffer.bind(request);
+  request.toBuffer = () => {
+    header.type = jute.OP_CODES.SYNC;
+    const bytes = serialise();
+    header.type = jute.OP_CODES.DELETE;
+    return bytes;
+  };
+  header.type = jute.OP_CODES.SYNC;
+  client.connectionManager.queue(request, cb);
+}
 
 /** The ZooKeeper error code of `err`, or undefined when it is not a ZooKeeper error. */
 export function zkCode(err: unknown): number | undefined {

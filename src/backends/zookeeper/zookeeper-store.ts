@@ -118,21 +118,22 @@ export class ZookeeperStore extends BaseStore {
     }
   }
 
-  protected doGet(key: string): Promise<KVPair | null> {
+  protected doGet(key: string, consistent: boolean): Promise<KVPair | null> {
     const path = keyToPath(key);
-    // The hot path: one request on the live session, no retry machinery unless it fails.
+    const read = consistent ? syncedRead(path) : plainRead(path);
+    // The hot path: one request (two pipelined, when consistent) on the live session, no retry
+    // machinery unless it fails.
     const conn = this.#main.current;
-    const read = conn ? conn.getData(path) : this.#run((c) => c.getData(path));
-    return read.then(
+    return (conn ? read(conn) : this.#run(read)).then(
       ({ data, stat }) => (data === undefined ? null : pairOf(key, data, stat)),
-      (err) => this.#getFailed(err, key, path, conn !== null),
+      (err) => this.#getFailed(err, key, read, conn !== null),
     );
   }
 
-  async #getFailed(err: unknown, key: string, path: string, mayRetry: boolean): Promise<KVPair | null> {
+  async #getFailed(err: unknown, key: string, read: Read, mayRetry: boolean): Promise<KVPair | null> {
     try {
       if (mayRetry && isConnectionError(err)) {
-        const { data, stat } = await this.#run((c) => c.getData(path));
+        const { data, stat } = await this.#run(read);
         return data === undefined ? null : pairOf(key, data, stat);
       }
       throw err;
@@ -213,7 +214,8 @@ export class ZookeeperStore extends BaseStore {
     try {
       let current: { data: Buffer | undefined; stat: ZkStat };
       try {
-        current = await this.#run((c) => c.getData(path));
+        // Synced: a stale read would answer KEY_MODIFIED or KEY_NOT_FOUND for a key that matches.
+        current = await this.#run(syncedRead(path));
       } catch (err) {
         if (zkCode(err) === ZkCode.NO_NODE) throw new KeyNotFoundError(key);
         throw err;
@@ -555,6 +557,18 @@ function withSizeHint(err: KVError, data: Buffer): KVError {
       '-Djute.maxbuffer above 1 MiB, e.g. JVMFLAGS=-Djute.maxbuffer=4194304)',
     { cause: err.cause },
   );
+}
+
+type Read = (conn: ZkConnection) => Promise<{ data: Buffer | undefined; stat: ZkStat }>;
+
+/** A read that sees every write committed before it (`consistent: true`, the default). */
+function syncedRead(path: string): Read {
+  return (conn) => conn.syncedGetData(path);
+}
+
+/** The server's local view: may lag the leader by a little (`consistent: false`). */
+function plainRead(path: string): Read {
+  return (conn) => conn.getData(path);
 }
 
 function asBuffer(value: Uint8Array): Buffer {
