@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_TTL_MS } from '../store/limits.js';
 import type { Capabilities, KVPair, Store } from '../store/types.js';
 import { casIncrement, delay, eventually, failure, nextWithin, readUntil, text } from './helpers.js';
+
+export { expectNoSecrets, findSecrets } from './secrets.js';
 
 export interface ConformanceOptions {
   /** Shown in the suite's title. */
@@ -12,6 +15,9 @@ export interface ConformanceOptions {
 }
 
 const LONG = 120_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Keys in several scripts, emoji, and one letter composed and decomposed (kept apart: no normalisation). */
+const UNICODE_KEYS = ['ключ', '鍵/値', 'مفتاح', 'कुंजी', '🔑🚀', 'caf\u00e9', 'cafe\u0301', '𝒳'];
 
 /**
  * The Store contract as executable rules, one test per rule. Any backend runs it with:
@@ -87,6 +93,48 @@ export function runConformance(options: ConformanceOptions): void {
         expect(text(await store.get(max))).toBe('v');
       });
 
+      it('rejects a key that is not well-formed UTF-16 (a lone surrogate) with INVALID_KEY and writes nothing', async () => {
+        const d = ns();
+        for (const bad of [`${d}/a\uD800`, `${d}/\uDC00b`, `${d}/x\uDBFF\uDBFFy`]) {
+          expect((await failure(() => store.put(bad, 'v'))).code).toBe('INVALID_KEY');
+          expect((await failure(() => store.get(bad))).code).toBe('INVALID_KEY');
+          expect((await failure(() => store.list(bad))).code).toBe('INVALID_KEY');
+          expect((await failure(() => store.watch(bad)[Symbol.asyncIterator]().next())).code).toBe(
+            'INVALID_KEY',
+          );
+        }
+        expect(await store.list(d)).toEqual([]);
+      });
+
+      it(
+        'round-trips non-ASCII keys (several scripts, emoji) byte for byte through put, get, list and watch',
+        async () => {
+          const d = ns();
+          const keys = UNICODE_KEYS.map((name) => `${d}/${name}`);
+          const stop = new AbortController();
+          const tree = store.watchTree(d, { signal: stop.signal })[Symbol.asyncIterator]();
+          expect((await nextWithin(tree, 10_000)).value).toEqual([]);
+          for (const k of keys) await store.put(k, k);
+          for (const k of keys) {
+            const pair = await store.get(k);
+            expect(pair.key).toBe(k);
+            expect(text(pair)).toBe(k);
+            expect(await store.exists(k)).toBe(true);
+          }
+          const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          expect((await store.list(d)).map((p) => p.key)).toEqual(sorted);
+          const listed = await readUntil(tree, (l) => l.length === keys.length, 30_000);
+          expect((listed.at(-1) as KVPair[]).map((p) => p.key)).toEqual(sorted);
+          const watched = store.watch(keys[4], { signal: stop.signal })[Symbol.asyncIterator]();
+          const first = (await nextWithin(watched, 10_000)).value as KVPair;
+          expect(first.key).toBe(keys[4]);
+          stop.abort();
+          for (const k of keys) await store.delete(k);
+          expect(await store.list(d)).toEqual([]);
+        },
+        LONG,
+      );
+
       it('round-trips an empty value', async () => {
         const k = `${ns()}/empty`;
         await store.put(k, new Uint8Array());
@@ -96,10 +144,10 @@ export function runConformance(options: ConformanceOptions): void {
       });
 
       it(
-        'round-trips a value of 1 MiB (or the declared maxValueBytes, if smaller) byte for byte',
+        'accepts a value of exactly maxValueBytes and round-trips it byte for byte',
         async () => {
           const k = `${ns()}/big`;
-          const value = new Uint8Array(Math.min(1024 * 1024, store.capabilities.maxValueBytes));
+          const value = new Uint8Array(caps.maxValueBytes);
           for (let i = 0; i < value.length; i++) value[i] = (i * 7919 + (i >> 8)) & 0xff;
           await store.put(k, value);
           const got = (await store.get(k)).value;
@@ -108,6 +156,14 @@ export function runConformance(options: ConformanceOptions): void {
         },
         LONG,
       );
+
+      it('rejects a value of maxValueBytes + 1 with VALUE_TOO_LARGE and writes nothing', async () => {
+        const k = `${ns()}/too-big`;
+        const value = new Uint8Array(caps.maxValueBytes + 1);
+        expect((await failure(() => store.put(k, value))).code).toBe('VALUE_TOO_LARGE');
+        expect((await failure(() => store.atomicPut(k, value, null))).code).toBe('VALUE_TOO_LARGE');
+        expect(await store.exists(k)).toBe(false);
+      });
 
       it('stores string values as UTF-8', async () => {
         const k = `${ns()}/utf8`;
@@ -451,6 +507,34 @@ export function runConformance(options: ConformanceOptions): void {
         LONG,
       );
 
+      it(
+        'keeps a key written with a 30-day ttl, and one with the maximum ttl (MAX_TTL_MS), a few seconds later',
+        async (ctx) => {
+          if (!caps.ttl) return ctx.skip();
+          const d = ns();
+          await store.put(`${d}/month`, 'stays', { ttl: 30 * DAY_MS });
+          await store.put(`${d}/year`, 'stays', { ttl: MAX_TTL_MS });
+          await delay(3000 + (caps.ttl.granularityMs ?? 0));
+          expect(text(await store.get(`${d}/month`))).toBe('stays');
+          expect(text(await store.get(`${d}/year`))).toBe('stays');
+        },
+        LONG,
+      );
+
+      it('rejects a ttl over MAX_TTL_MS with INVALID_ARGUMENT naming it and the limit, and writes nothing', async () => {
+        const k = `${ns()}/ttl-too-long`;
+        const over = MAX_TTL_MS + 1;
+        const err = await failure(() => store.put(k, 'v', { ttl: over }));
+        expect(err.code).toBe('INVALID_ARGUMENT');
+        expect(err.message).toContain(String(over));
+        expect(err.message).toContain(String(MAX_TTL_MS));
+        expect((await failure(() => store.atomicPut(k, 'v', null, { ttl: over }))).code).toBe(
+          'INVALID_ARGUMENT',
+        );
+        expect((await failure(() => store.newLock(k, { ttl: over }).lock())).code).toBe('INVALID_ARGUMENT');
+        expect(await store.exists(k)).toBe(false);
+      });
+
       it('rejects a non-positive ttl with INVALID_ARGUMENT', async () => {
         const k = `${ns()}/bad-ttl`;
         expect((await failure(() => store.put(k, 'v', { ttl: -5 }))).code).toBe('INVALID_ARGUMENT');
@@ -535,6 +619,24 @@ export function runConformance(options: ConformanceOptions): void {
           expect(err).toBeInstanceOf(Error);
           expect(lost.aborted).toBe(false);
           await holder.unlock();
+        },
+        LONG,
+      );
+
+      it(
+        'holds a lock taken with a 30-day ttl, its key unchanged a few seconds later',
+        async (ctx) => {
+          if (!caps.locks) return ctx.skip();
+          const k = `${ns()}/lock-month`;
+          const lock = store.newLock(k, { value: 'long', ttl: 30 * DAY_MS });
+          const lost = await lock.lock();
+          const taken = await store.get(k);
+          await delay(3000);
+          expect(lost.aborted).toBe(false);
+          const later = await store.get(k);
+          expect(text(later)).toBe('long');
+          expect(later.lastIndex).toBe(taken.lastIndex);
+          await lock.unlock();
         },
         LONG,
       );

@@ -4,9 +4,9 @@ import {
   KeyNotFoundError,
   KVError,
   PreviousNotSpecifiedError,
-  ValueTooLargeError,
 } from './errors.js';
 import { isUnder, normalizeKey, normalizePrefix } from './keys.js';
+import { checkTtlMs, checkValueSize } from './limits.js';
 import { anySignal } from './signals.js';
 import type {
   Capabilities,
@@ -21,8 +21,8 @@ import type {
 } from './types.js';
 import { sameBytes, toBytes } from './values.js';
 
-/** Default `maxValueBytes` of the in-process and embedded backends (memory, local, raft). */
-export const MAX_VALUE_BYTES = 1024 * 1024;
+// Re-exported where it always was: backends import it from here.
+export { MAX_VALUE_BYTES } from './limits.js';
 
 /** Default lock TTL when the caller gives none (ms). */
 export const DEFAULT_LOCK_TTL_MS = 15_000;
@@ -171,7 +171,7 @@ export abstract class BaseStore implements Store {
   newLock(key: string, opts?: LockOptions): Locker {
     const k = this.#key(key);
     const value = opts?.value === undefined ? new Uint8Array() : this.#value(opts.value);
-    const ttlMs = this.#ttl(opts?.ttl) ?? DEFAULT_LOCK_TTL_MS;
+    const ttlMs = this.#ttl(opts?.ttl, 'lock ttl') ?? DEFAULT_LOCK_TTL_MS;
     this.#checkOpen();
     return this.doNewLock(k, value, ttlMs);
   }
@@ -202,21 +202,17 @@ export abstract class BaseStore implements Store {
 
   #value(value: Value): Uint8Array {
     const bytes = toBytes(value);
-    const max = this.capabilities.maxValueBytes;
-    if (bytes.length > max) {
-      throw new ValueTooLargeError(`value is ${bytes.length} bytes; this backend's limit is ${max}`);
-    }
+    checkValueSize(bytes, this.capabilities.maxValueBytes);
     return bytes;
   }
 
-  #ttl(ttl: number | undefined): number | undefined {
+  /** Checked against MAX_TTL_MS (any TTL up to it works on every backend), then the backend's floor. */
+  #ttl(ttl: number | undefined, what = 'ttl'): number | undefined {
     if (ttl === undefined) return undefined;
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-      throw new InvalidArgumentError(`ttl must be a positive number of milliseconds, got ${String(ttl)}`);
-    }
+    const ttlMs = checkTtlMs(ttl, what);
     const cap = this.capabilities.ttl;
     if (cap === null) throw new KVError('CALL_NOT_SUPPORTED', 'this backend does not support TTLs');
-    return Math.max(Math.ceil(ttl), cap.minMs);
+    return Math.max(ttlMs, cap.minMs);
   }
 
   #strip(key: string): string {

@@ -1,3 +1,4 @@
+import { redactAddress } from '../secrets/redact.js';
 import { InvalidArgumentError } from './errors.js';
 
 export interface Endpoint {
@@ -17,12 +18,16 @@ export function parseEndpoint(
   defaultPort: number,
   opts: { listening?: boolean } = {},
 ): Endpoint {
-  const text = raw.trim().replace(/^[a-z]+:\/\//, '');
-  const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(text);
-  if (!match) throw new InvalidArgumentError(`bad endpoint ${JSON.stringify(raw)}: expected host:port`);
+  if (typeof raw !== 'string')
+    throw new InvalidArgumentError(`an endpoint must be a string, got ${typeof raw}`);
+  // Shown in errors with any credentials (`user:pass@`) replaced by `***`.
+  const shown = () => JSON.stringify(redactAddress(raw));
+  const text = raw.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const match = /^(\[[^\]]+\]|[^:[\]@/]+)(?::(\d+))?$/.exec(text);
+  if (!match) throw new InvalidArgumentError(`bad endpoint ${shown()}: expected host:port`);
   const port = match[2] === undefined ? defaultPort : Number(match[2]);
   if (!Number.isInteger(port) || port < (opts.listening ? 0 : 1) || port > 65535) {
-    throw new InvalidArgumentError(`bad port in endpoint ${JSON.stringify(raw)}`);
+    throw new InvalidArgumentError(`bad port in endpoint ${shown()}`);
   }
   return { host: match[1].replace(/^\[|\]$/g, ''), port };
 }

@@ -14,6 +14,7 @@ export type StoreErrorCode =
   | 'TIMEOUT'
   | 'CLOSED'
   | 'PERMISSION_DENIED'
+  | 'DATA_CORRUPT'
   | 'BACKEND_ERROR';
 
 /** Every error kvkit throws on purpose. `code` is stable; `cause` keeps the underlying error. */
@@ -91,6 +92,15 @@ export class TimeoutError extends KVError {
 export class PermissionDeniedError extends KVError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PERMISSION_DENIED', message, options);
+  }
+}
+/**
+ * A store's file on disk is damaged, truncated or not the store's at all (garbage, another
+ * program's file, a directory in its place). Raised when opening; nothing was changed.
+ */
+export class DataCorruptError extends KVError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATA_CORRUPT', message, options);
   }
 }
 /** The server failed in a way the contract has no code for; `cause` holds its answer. */

@@ -4,6 +4,8 @@ import { InvalidKeyError } from './errors.js';
 export const MAX_KEY_BYTES = 4096;
 
 const encoder = new TextEncoder();
+/** In a /u regex a surrogate pair is one code point, so this matches only a lone surrogate. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * Validates a key and returns it normalised: a leading `/` is ignored; a trailing `/` is kept,
@@ -37,6 +39,10 @@ export function isUnder(key: string, dir: string): boolean {
 
 function checkKeyText(text: string, original: string): void {
   if (text.includes('\0')) throw new InvalidKeyError(`key contains a NUL byte: ${JSON.stringify(original)}`);
+  // A lone surrogate has no UTF-8 form: every backend would store U+FFFD instead (a different key).
+  if (LONE_SURROGATE.test(text)) {
+    throw new InvalidKeyError(`key is not well-formed UTF-16 (lone surrogate): ${JSON.stringify(original)}`);
+  }
   // A UTF-16 unit is at most 3 UTF-8 bytes: short keys need no encoding to be measured.
   if (
     text.length * 3 > MAX_KEY_BYTES &&

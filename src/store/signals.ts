@@ -1,3 +1,4 @@
+import { setLongTimeout } from '../time/long-timeout.js';
 import { TimeoutError } from './errors.js';
 
 /** One signal that aborts when any of the given ones does (undefined entries are skipped). */
@@ -15,10 +16,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       return;
     }
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
@@ -28,13 +29,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** Races `promise` against a deadline; the timer is cleared either way. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setLongTimeout(() => reject(new TimeoutError(`${what} did not answer within ${ms} ms`)), ms);
   });
   try {
     return await Promise.race([promise, deadline]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

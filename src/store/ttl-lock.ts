@@ -1,3 +1,4 @@
+import { type LongTimeout, setLongTimeout } from '../time/long-timeout.js';
 import { CannotLockError, isKVError } from './errors.js';
 import { anySignal } from './signals.js';
 import type { KVPair, LockAcquireOptions, Locker, Store } from './types.js';
@@ -14,7 +15,7 @@ export class TtlLock implements Locker {
   readonly #ttlMs: number;
   #held: KVPair | null = null;
   #lost: AbortController | null = null;
-  #refresh: NodeJS.Timeout | null = null;
+  #refresh: LongTimeout | null = null;
   #acquiring = false;
 
   constructor(store: Store, key: string, value: Uint8Array, ttlMs: number) {
@@ -82,9 +83,10 @@ export class TtlLock implements Locker {
   }
 
   #scheduleRefresh(): void {
-    // Refresh at a third of the TTL so two missed refreshes still keep the lock.
-    this.#refresh = setTimeout(() => void this.#refreshOnce(), Math.max(1, Math.floor(this.#ttlMs / 3)));
-    this.#refresh.unref();
+    // Refresh at a third of the TTL so two missed refreshes still keep the lock (any lock TTL
+    // up to MAX_TTL_MS: a third of a year is past what one setTimeout honours).
+    const everyMs = Math.max(1, Math.floor(this.#ttlMs / 3));
+    this.#refresh = setLongTimeout(() => void this.#refreshOnce(), everyMs, { unref: true });
   }
 
   async #refreshOnce(): Promise<void> {
@@ -104,7 +106,7 @@ export class TtlLock implements Locker {
   }
 
   #release(): void {
-    if (this.#refresh) clearTimeout(this.#refresh);
+    this.#refresh?.cancel();
     this.#refresh = null;
     this.#held = null;
     this.#lost = null;

@@ -41,7 +41,10 @@ export interface Capabilities {
 }
 
 export interface PutOptions {
-  /** Time to live in milliseconds; the key is deleted once it passes. Rewriting restarts it. */
+  /**
+   * Time to live in milliseconds, at most `MAX_TTL_MS` (366 days); the key is deleted once it
+   * passes. Rewriting restarts it.
+   */
   ttl?: number;
 }
 
@@ -58,7 +61,7 @@ export interface WatchOptions {
 export interface LockOptions {
   /** The lock key's value while held (`get(lockKey)` returns it). */
   value?: Value;
-  /** How long a holder that stopped refreshing (crashed, closed) keeps the lock, in ms. */
+  /** How long a holder that stopped refreshing (crashed, closed) keeps the lock, in ms (at most `MAX_TTL_MS`). */
   ttl?: number;
 }
 
@@ -112,7 +115,8 @@ export interface TlsOptions {
 }
 
 export interface StoreOptions {
-  backend: BackendName;
+  /** A built-in backend, or the name of one added with `registerBackend`. */
+  backend: BackendName | (string & {});
   /** `host:port` of the servers (remote backends), or the store name (`memory`). */
   endpoints?: string[];
   /** Directory of the `local` backend. */
@@ -126,4 +130,11 @@ export interface StoreOptions {
   token?: string;
   /** A server that does not answer within this gives `NOT_REACHABLE`. Default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * The largest value a put accepts (`capabilities.maxValueBytes`), where the backend lets it
+   * be configured: memory, local and raft default to `MAX_VALUE_BYTES` (1 MiB), at most 64 MiB.
+   */
+  maxValueBytes?: number;
+  /** Backend-specific URL query parameters (those the backend registered), as given. */
+  params?: Record<string, string>;
 }

@@ -1,7 +1,8 @@
-import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
+import { BaseStore } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import { KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
+import { resolveMaxValueBytes } from '../../store/limits.js';
 import { TtlLock } from '../../store/ttl-lock.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { LocalEnvironment, type StoredRecord } from './environment.js';
@@ -14,19 +15,21 @@ type Failure = KeyExistsError | KeyModifiedError | KeyNotFoundError;
  * process's writes at once and other processes' within a poll of the revision counter.
  */
 export class LocalStore extends BaseStore {
-  readonly capabilities: Capabilities = {
-    watch: true,
-    watchTree: true,
-    locks: true,
-    ttl: { minMs: 1, granularityMs: 150 },
-    watchCoalesces: true,
-    crossProcessWatch: true,
-    maxValueBytes: MAX_VALUE_BYTES,
-  };
+  readonly capabilities: Capabilities;
   readonly #env: LocalEnvironment;
 
-  constructor(opts: { path: string; prefix?: string }) {
+  /** `maxValueBytes`: default MAX_VALUE_BYTES (1 MiB), at most 64 MiB. */
+  constructor(opts: { path: string; prefix?: string; maxValueBytes?: number }) {
     super(opts.prefix);
+    this.capabilities = {
+      watch: true,
+      watchTree: true,
+      locks: true,
+      ttl: { minMs: 1, granularityMs: 150 },
+      watchCoalesces: true,
+      crossProcessWatch: true,
+      maxValueBytes: resolveMaxValueBytes(opts.maxValueBytes),
+    };
     this.#env = LocalEnvironment.acquire(opts.path);
   }
 

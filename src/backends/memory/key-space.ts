@@ -1,7 +1,8 @@
 import { isUnder } from '../../store/keys.js';
 import type { KVPair } from '../../store/types.js';
+import { type LongTimeout, setLongTimeout } from '../../time/long-timeout.js';
 
-type Entry = { pair: KVPair; expiry: NodeJS.Timeout | null };
+type Entry = { pair: KVPair; expiry: LongTimeout | null };
 export type ChangeListener = (key: string, state: KVPair | null) => void;
 
 /**
@@ -25,13 +26,11 @@ export class KeySpace {
 
   set(key: string, value: Uint8Array, ttlMs: number | undefined): KVPair {
     const old = this.#entries.get(key);
-    if (old?.expiry) clearTimeout(old.expiry);
+    old?.expiry?.cancel();
     const pair: KVPair = { key, value, lastIndex: ++this.#revision };
-    let expiry: NodeJS.Timeout | null = null;
-    if (ttlMs !== undefined) {
-      expiry = setTimeout(() => this.#expire(key, pair), ttlMs);
-      expiry.unref();
-    }
+    // Any TTL up to MAX_TTL_MS: a plain setTimeout past 2^31-1 ms would fire at once.
+    const expiry =
+      ttlMs === undefined ? null : setLongTimeout(() => this.#expire(key, pair), ttlMs, { unref: true });
     this.#entries.set(key, { pair, expiry });
     this.#emit(key, pair);
     return pair;
@@ -40,7 +39,7 @@ export class KeySpace {
   remove(key: string): boolean {
     const old = this.#entries.get(key);
     if (!old) return false;
-    if (old.expiry) clearTimeout(old.expiry);
+    old.expiry?.cancel();
     this.#entries.delete(key);
     this.#revision++;
     this.#emit(key, null);
@@ -54,7 +53,7 @@ export class KeySpace {
 
   /** Drops every key and timer (the last store of a shared name closed). */
   clear(): void {
-    for (const entry of this.#entries.values()) if (entry.expiry) clearTimeout(entry.expiry);
+    for (const entry of this.#entries.values()) entry.expiry?.cancel();
     this.#entries.clear();
     this.#listeners.clear();
   }

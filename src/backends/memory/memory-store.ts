@@ -1,7 +1,8 @@
-import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
+import { BaseStore } from '../../store/base-store.js';
 import { Channel } from '../../store/channel.js';
 import { KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../store/errors.js';
 import { isUnder } from '../../store/keys.js';
+import { resolveMaxValueBytes } from '../../store/limits.js';
 import { TtlLock } from '../../store/ttl-lock.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { KeySpace } from './key-space.js';
@@ -13,20 +14,22 @@ const shared = new Map<string, { space: KeySpace; stores: number }>();
  * private; stores opened with one name share a key space until the last of them closes.
  */
 export class MemoryStore extends BaseStore {
-  readonly capabilities: Capabilities = {
-    watch: true,
-    watchTree: true,
-    locks: true,
-    ttl: { minMs: 1, granularityMs: 5 },
-    watchCoalesces: false,
-    crossProcessWatch: false,
-    maxValueBytes: MAX_VALUE_BYTES,
-  };
+  readonly capabilities: Capabilities;
   readonly #space: KeySpace;
   readonly #name: string | undefined;
 
-  constructor(opts: { name?: string; prefix?: string } = {}) {
+  /** `maxValueBytes`: default MAX_VALUE_BYTES (1 MiB), at most 64 MiB. */
+  constructor(opts: { name?: string; prefix?: string; maxValueBytes?: number } = {}) {
     super(opts.prefix);
+    this.capabilities = {
+      watch: true,
+      watchTree: true,
+      locks: true,
+      ttl: { minMs: 1, granularityMs: 5 },
+      watchCoalesces: false,
+      crossProcessWatch: false,
+      maxValueBytes: resolveMaxValueBytes(opts.maxValueBytes),
+    };
     this.#name = opts.name;
     if (opts.name === undefined) {
       this.#space = new KeySpace();

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { checkLmdbFile } from '../../lmdb/file-check.js';
 import {
   type ConfState,
   type Entry,
@@ -13,7 +14,6 @@ import {
 } from '../core/index.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { LogCorruptError } from './errors.js';
-import { checkLmdbFile } from './lmdb-file-check.js';
 import { checksum, decodeEntry, decodeMeta, encodeEntry, encodeMeta } from './record-codec.js';
 import { TailCache } from './tail-cache.js';
 
@@ -89,7 +89,7 @@ export class LogStorage implements RaftStorage {
     mkdirSync(dir, { recursive: true });
     this.lock = DataDirLock.acquire(dir);
     try {
-      checkLmdbFile(join(dir, FILE_NAME));
+      checkLmdbFile(join(dir, FILE_NAME), (message) => new LogCorruptError(message));
       this.root = open({ path: join(dir, FILE_NAME), maxDbs: 4 });
     } catch (err) {
       this.lock.release();
