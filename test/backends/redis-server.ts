@@ -26,6 +26,10 @@ export interface RedisServer extends AsyncDisposable {
   port: number;
   /** Stops the process (SIGTERM, or SIGKILL with `{ kill: true }`); the port refuses connections. */
   stop(opts?: { kill?: boolean }): Promise<void>;
+  /** SIGSTOP: the process holds its connections and answers nothing (a hung server). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
   /** Runs `redis-cli` against this server and returns its stdout. */
@@ -136,6 +140,8 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     endpoint: `127.0.0.1:${port}`,
     port,
     stop,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     async start() {
       // The port was ours a moment ago; a stranger taking it in between is retried briefly.
       for (let attempt = 0; ; attempt++) {
