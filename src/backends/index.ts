@@ -17,3 +17,9 @@ registerBackend('zk', async (o) => (await import('./zookeeper/index.js')).openZo
 registerBackend('raft', async (o) => (await import('./raft/index.js')).openRaftClientStore(o), {
   url: 'hosts',
 });
+// redis:// and rediss:// (TLS): one loader, the scheme tells TLS apart.
+for (const scheme of ['redis', 'rediss']) {
+  registerBackend(scheme, async (o) => (await import('./redis/index.js')).openRedisStore(o), {
+    url: 'hosts',
+  });
+}

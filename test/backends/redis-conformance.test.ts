@@ -1,9 +1,10 @@
 /**
- * The whole Store contract on a real redis-server (a child process on a loopback port).
+ * The whole Store contract on a real redis-server (a child process on a loopback port), opened
+ * through `createStore('redis://...')` so the registry wiring is proven too.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
-import { openRedisStore } from '../../src/backends/redis/index.js';
 import { runConformance } from '../../src/conformance/index.js';
+import { createStore } from '../../src/index.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 describe('redis backend', () => {
@@ -17,8 +18,5 @@ describe('redis backend', () => {
     await server?.close();
   });
 
-  runConformance({
-    name: 'redis',
-    open: () => openRedisStore({ backend: 'redis' as never, endpoints: [server.endpoint] }),
-  });
+  runConformance({ name: 'redis', open: () => createStore(`redis://${server.endpoint}`) });
 });

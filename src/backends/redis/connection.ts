@@ -374,9 +374,7 @@ export class RedisConnection {
 
   #error(err: unknown, what: string): KVError {
     if (this.#closed) return new ClosedError();
-    const mapped = toKVError(err, what);
-    mapped.message = this.#redact(mapped.message);
-    return mapped;
+    return toKVError(err, what, (text) => this.#redact(text));
   }
 
   #redact(text: string): string {

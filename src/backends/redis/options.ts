@@ -1,5 +1,6 @@
 import { type Endpoint, parseEndpoints } from '../../store/endpoints.js';
 import { InvalidArgumentError } from '../../store/errors.js';
+import { resolveMaxValueBytes } from '../../store/limits.js';
 import type { StoreOptions, TlsOptions } from '../../store/types.js';
 
 export const DEFAULT_REDIS_PORT = 6379;
@@ -9,14 +10,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
  * holds whole values in memory on both sides: 16 MiB keeps one value from being a memory hazard.
  */
 export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
-/** The most a store may be configured to take (Redis's default `proto-max-bulk-len`). */
-const LARGEST_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 
-/** What the Redis backend takes beyond the common options. */
-export interface RedisStoreOptions extends StoreOptions {
-  /** The largest value accepted (bytes). Default 16 MiB; at most 512 MiB. */
-  maxValueBytes?: number;
-}
+/** A store's options; `backend: 'rediss'` (the `rediss://` scheme) turns TLS on with the system CAs. */
+export type RedisStoreOptions = StoreOptions;
 
 /** Everything a connection needs, checked. */
 export interface RedisSettings {
@@ -52,13 +48,8 @@ export function redisSettings(options: RedisStoreOptions): RedisSettings {
   if (options.username !== undefined && options.password === undefined) {
     throw new InvalidArgumentError('redis ACL auth needs a password with the username');
   }
-  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > LARGEST_MAX_VALUE_BYTES) {
-    throw new InvalidArgumentError(
-      `maxValueBytes must be an integer from 1 to ${LARGEST_MAX_VALUE_BYTES}, got ${String(maxValueBytes)}`,
-    );
-  }
-  const tls = options.tls;
+  const maxValueBytes = resolveMaxValueBytes(options.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+  const tls = options.tls ?? (options.backend === 'rediss' ? {} : undefined);
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
     throw new InvalidArgumentError('tls.cert and tls.key go together (client certificate auth)');
   }

@@ -49,23 +49,20 @@ export function isConnectionError(err: unknown): boolean {
 
 /**
  * Maps an error of node-redis or of a socket onto the contract's errors, keeping it as `cause`.
- * `what` names the call (and the endpoint) for the message; replies carry no secret, and the
- * caller redacts the password from every message it builds (see connection.ts).
+ * `what` names the call (and the endpoint) for the message; `redact` takes the secrets out of
+ * the message before the error (and its stack) is made.
  */
-export function toKVError(err: unknown, what: string): KVError {
+export function toKVError(err: unknown, what: string, redact: (text: string) => string = (t) => t): KVError {
   if (err instanceof KVError) return err;
-  const detail = (err as Error)?.message ?? String(err);
+  const detail = redact(`${what}: ${(err as Error)?.message ?? String(err)}`);
   const options = { cause: err };
-  if (isConnectionError(err)) return new NotReachableError(`redis ${what}: ${detail}`, options);
+  if (isConnectionError(err)) return new NotReachableError(`redis ${detail}`, options);
   const code = replyCode(err);
   if (code === 'NOAUTH' || code === 'WRONGPASS' || code === 'NOPERM') {
-    return new PermissionDeniedError(`redis refused ${what}: ${detail}`, options);
+    return new PermissionDeniedError(`redis refused ${detail}`, options);
   }
   if (code === 'WRONGTYPE') {
-    return new InvalidArgumentError(
-      `redis ${what}: the key holds data kvkit did not write (${detail})`,
-      options,
-    );
+    return new InvalidArgumentError(`redis ${detail} (the key holds data kvkit did not write)`, options);
   }
-  return new BackendError(`redis failed ${what}: ${detail}`, options);
+  return new BackendError(`redis failed ${detail}`, options);
 }
