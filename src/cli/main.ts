@@ -16,6 +16,7 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   raft: () => import('./raft.js'),
   network: () => import('./network.js'),
   service: () => import('./service.js'),
+  discovery: () => import('./discovery.js'),
 };
 
 const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
@@ -24,6 +25,7 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
   kvkit network create|ls|inspect|rm ...   overlay networks, IPAM and VXLAN IDs (docker's words)
   kvkit service create|ls|ps|scale|inspect|rm ...   services and their tasks' addresses
   kvkit raft start|status|members|remove|certs   the embedded Raft cluster
+  kvkit discovery register|ls [--watch] ...   node discovery (Docker's docker/nodes keys)
 
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;
