@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LocalCluster, startLocalCluster } from '../../src/raft/index.js';
+import { type LocalCluster, startLocalCluster } from '../../src/index.js';
 import { type StoreFactory, storeFactories } from '../network-state/stores.js';
 
 /** An embedded 3-node Raft cluster in this process; the store is the leader's. */
