@@ -336,6 +336,9 @@ export class RedisConnection {
       ...(username === undefined ? {} : { username }),
       ...(password === undefined ? {} : { password }),
       disableOfflineQueue: true,
+      // Our own deadline covers every call, also once written; node-redis's default (an
+      // AbortSignal.timeout per command, only until written) would cost a timer per call.
+      commandOptions: { timeout: 0 },
       disableClientInfo: true,
       maintNotifications: 'disabled',
       commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
