@@ -67,7 +67,7 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
     throw new UsageError('give --initial-cluster or --join, not both');
   let fatal: unknown = null;
   const stopped = new AbortController();
-  const node: RaftNode = await startRaftNode({
+  const options: Parameters<typeof startRaftNode>[0] = {
     id,
     dataDir,
     peerAddr,
@@ -85,9 +85,15 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
       fatal = err;
       stopped.abort();
     },
+  };
+  const faultControl =
+    process.env.KVKIT_RAFT_FAULT_CONTROL === 'stdin' ? controlFaults(id, ctx, () => stopped.abort()) : null;
+  const node: RaftNode = await startRaftNode(options).catch((err: unknown) => {
+    faultControl?.close(); // stdin must not keep a process alive whose node never started
+    throw err;
   });
   ctx.stderr(`[${id}] started: peer ${node.peerAddr}, client ${node.clientAddr ?? '-'}`);
-  const faultControl = process.env.KVKIT_RAFT_FAULT_CONTROL === 'stdin' ? controlFaults(node, ctx) : null;
+  faultControl?.attach(node);
   try {
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted || stopped.signal.aborted) resolve();
@@ -104,12 +110,30 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
 
 /**
  * Test builds only (KVKIT_RAFT_FAULT_CONTROL=stdin): network faults driven by lines on
- * stdin — `block ID...`, `unblock ID...`, `isolate`, `heal` — answered on stderr.
+ * stdin — `block ID...`, `unblock ID...`, `isolate`, `heal` — answered on stderr. Stdin is the
+ * test's pipe, so its end means the test process is gone (it closed the pipe, or died): the node
+ * then stops, and exits anyway 10 s later, so a failed test never leaves a node process behind.
  */
-function controlFaults(node: RaftNode, ctx: CliContext): { close(): void } {
+function controlFaults(
+  id: string,
+  ctx: CliContext,
+  onParentGone: () => void,
+): { attach(node: RaftNode): void; close(): void } {
+  let node: RaftNode | null = null;
+  let closing = false;
   const lines = createInterface({ input: process.stdin });
+  lines.on('close', () => {
+    if (closing) return;
+    ctx.stderr(`[${id}] stdin closed: the test that started this node is gone; stopping`);
+    onParentGone();
+    setTimeout(() => process.exit(1), 10_000).unref();
+  });
   lines.on('line', (line) => {
     const [verb, ...ids] = line.trim().split(/\s+/);
+    if (!node) {
+      ctx.stderr(`[${id}] faults: not started yet, ignored ${JSON.stringify(line)}`);
+      return;
+    }
     switch (verb) {
       case 'block':
         node.faults.block(...ids);
@@ -129,7 +153,15 @@ function controlFaults(node: RaftNode, ctx: CliContext): { close(): void } {
     }
     ctx.stderr(`[${node.id}] faults: ${node.faults.describe()}`);
   });
-  return { close: () => lines.close() };
+  return {
+    attach: (started) => {
+      node = started;
+    },
+    close: () => {
+      closing = true;
+      lines.close();
+    },
+  };
 }
 
 async function admin(

@@ -1,22 +1,30 @@
 import type { KVPair, Store } from '../store/types.js';
 
-/** Waits for the iterator's next value, failing with a clear message after `ms`. */
-export async function nextWithin<T>(
-  iter: AsyncIterator<T>,
-  ms: number,
-  what = 'watch',
-): Promise<IteratorResult<T>> {
+/**
+ * Settles as `promise` does, or rejects with "`what` within `ms` ms" if it has not settled by
+ * then: a generous deadline against a hang, never a measure of speed.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      iter.next(),
+      promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} yielded nothing within ${ms} ms`)), ms);
+        timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
       }),
     ]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Waits for the iterator's next value, failing with a clear message after `ms`. */
+export function nextWithin<T>(
+  iter: AsyncIterator<T>,
+  ms: number,
+  what = 'watch',
+): Promise<IteratorResult<T>> {
+  return within(iter.next(), ms, `${what} yielded nothing`);
 }
 
 /** Reads states from a watch until `done(state)` holds; returns every state seen. */

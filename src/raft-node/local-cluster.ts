@@ -1,8 +1,13 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type RaftNode, type RaftNodeOptions, startRaftNode } from './start.js';
 
-/** Free TCP ports on 127.0.0.1 (bound, then released for the caller to bind right after). */
+/**
+ * Free TCP ports on 127.0.0.1 (bound, then released for the caller to bind right after). Another
+ * process may take one in between: bind them through `onFreeLoopbackPorts`, which retries.
+ */
 export async function freeLoopbackPorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
@@ -18,6 +23,36 @@ export async function freeLoopbackPorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
+}
+
+/** True when `err`, or an error in its cause chain, says a listen address was taken. */
+export function isAddressInUse(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ADDRESS_IN_USE' || code === 'EADDRINUSE') return true;
+  }
+  return false;
+}
+
+/**
+ * Runs `start` on `count` loopback ports that were free a moment ago. A cluster must know all its
+ * addresses before any node binds one, so the ports cannot be bound as port 0; if another process
+ * takes one first, `start` fails with ADDRESS_IN_USE and runs again on new ports (up to
+ * `attempts` times). `start` must undo its own partial work before it throws.
+ */
+export async function onFreeLoopbackPorts<T>(
+  count: number,
+  start: (ports: number[]) => Promise<T>,
+  attempts = 5,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freeLoopbackPorts(count);
+    try {
+      return await start(ports);
+    } catch (err) {
+      if (attempt >= attempts || !isAddressInUse(err)) throw err;
+    }
+  }
 }
 
 export interface LocalCluster extends AsyncDisposable {
@@ -41,25 +76,34 @@ export async function startLocalCluster(
 ): Promise<LocalCluster> {
   const { size = 3, dataDir, ...rest } = options;
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const ports = await freeLoopbackPorts(size);
-  const initialCluster = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
-  const started = await Promise.allSettled(
-    ids.map((id) =>
-      startRaftNode({
-        id,
-        dataDir: join(dataDir, id),
-        peerAddr: initialCluster[id],
-        initialCluster,
-        ...rest,
-      }),
-    ),
-  );
-  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) {
-    await Promise.all(nodes.map((n) => n.close()));
-    throw (failed as PromiseRejectedResult).reason;
-  }
+  const created = ids.filter((id) => !existsSync(join(dataDir, id)));
+  const nodes = await onFreeLoopbackPorts(size, async (ports) => {
+    const initialCluster = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    const started = await Promise.allSettled(
+      ids.map((id) =>
+        startRaftNode({
+          id,
+          dataDir: join(dataDir, id),
+          peerAddr: initialCluster[id],
+          initialCluster,
+          ...rest,
+        }),
+      ),
+    );
+    const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(running.map((n) => n.close()));
+      const reason = (failed as PromiseRejectedResult).reason;
+      // A retry on new ports must not meet the member list this attempt wrote: remove the data
+      // dirs this call created (never one that held data before).
+      if (isAddressInUse(reason)) {
+        await Promise.all(created.map((id) => rm(join(dataDir, id), { recursive: true, force: true })));
+      }
+      throw reason;
+    }
+    return running;
+  });
   const close = async () => {
     await Promise.all(nodes.splice(0).map((n) => n.close()));
   };

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore } from '../../src/backends/etcd/index.js';
 import { lockQueueRange } from '../../src/backends/etcd/key-codec.js';
 import { followRange } from '../../src/backends/etcd/range-follower.js';
-import { delay, eventually, failure } from '../../src/conformance/helpers.js';
+import { delay, eventually, failure, within } from '../../src/conformance/helpers.js';
 import {
   isKVError,
   type KVError,
@@ -269,15 +269,12 @@ describe.skipIf(!dockerAvailable)('etcd backend with a real server', () => {
         ['open', () => open({ connectTimeoutMs: timeoutMs })],
       ];
       for (const [name, call] of calls) {
-        const started = Date.now();
-        const err = await failure(call);
-        const elapsedMs = Date.now() - started;
+        // A deadline against a hang (15x the connect timeout), not a measure of speed.
+        const err = await within(failure(call), 15 * timeoutMs, `${name} failed while the server was down`);
         expect({ name, unreachable: unreachable(err) }).toEqual({ name, unreachable: true });
-        // A bound for correctness (no hang), not a benchmark.
-        expect({ name, withinBound: elapsedMs < timeoutMs + 2000 }).toEqual({ name, withinBound: true });
       }
-      // The lease cannot be renewed: the holder hears of it no later than its TTL.
-      await until(() => lost.aborted, 2000 + 2000, 'the held lock was not reported lost');
+      // The lease cannot be renewed: the holder hears of it (its TTL is 2 s; the deadline is generous).
+      await until(() => lost.aborted, 30_000, 'the held lock was not reported lost');
       expect((await failure(() => held.unlock())).code).toBe('CANNOT_LOCK');
     } finally {
       await server.start();

@@ -82,5 +82,5 @@ describe('a node process refuses bad input at start, with a clear error and noth
     expect(truncated.code).toBe(1);
     expect(truncated.err).toMatch(/LOG_CORRUPT: .*raft\.mdb is truncated/);
     expect(statSync(file).size).toBe(Math.floor(full / 2));
-  }, 180_000);
+  }, 600_000);
 });

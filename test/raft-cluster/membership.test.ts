@@ -50,6 +50,9 @@ describe('membership of node processes under load', () => {
       );
       expect(members.every((m) => m.voter)).toBe(true);
       await sleep(1000);
+      // Enough acknowledged writes to judge, however slow the machine (a generous deadline).
+      const deadline = Date.now() + 240_000;
+      while (workload.stats.acked.length <= 50 && Date.now() < deadline) await sleep(250);
     } finally {
       await workload.stop();
     }
@@ -64,7 +67,7 @@ describe('membership of node processes under load', () => {
       `membership under load: ${history.length} ops linearizable (${stats.indeterminate} indeterminate), ` +
         `${stats.acked.length} acknowledged appends, 0 lost`,
     );
-  }, 240_000);
+  }, 600_000);
 });
 
 async function waitMembers(

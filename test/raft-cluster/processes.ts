@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import '../../src/backends/index.js';
 import type { RaftClientStore } from '../../src/backends/raft/index.js';
 import type { ReplicaStatus } from '../../src/raft/replica.js';
+import { onFreeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
 import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/types.js';
 import { freePorts, tempDir } from '../raft-runtime/support.js';
@@ -101,22 +102,29 @@ export class ProcessCluster {
 
   constructor(readonly opts: ClusterOptions = {}) {}
 
-  static async start(n: number, opts: ClusterOptions = {}): Promise<ProcessCluster> {
-    const cluster = new ProcessCluster(opts);
+  /** Starts n node processes; a port another process took first means a new cluster on new ports. */
+  static start(n: number, opts: ClusterOptions = {}): Promise<ProcessCluster> {
     const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    await cluster.allocate(ids);
-    cluster.initialCluster = ids.map((id) => `${id}=${cluster.specs.get(id)?.peerAddr}`).join(',');
-    try {
-      await Promise.all(ids.map((id) => cluster.spawn(id, ['--initial-cluster', cluster.initialCluster])));
-    } catch (err) {
-      await cluster.close();
-      throw err;
-    }
-    return cluster;
+    return onFreeLoopbackPorts(2 * n, async (ports) => {
+      const cluster = new ProcessCluster(opts);
+      cluster.assign(ids, ports);
+      cluster.initialCluster = ids.map((id) => `${id}=${cluster.specs.get(id)?.peerAddr}`).join(',');
+      try {
+        await Promise.all(ids.map((id) => cluster.spawn(id, ['--initial-cluster', cluster.initialCluster])));
+      } catch (err) {
+        await cluster.close();
+        throw err;
+      }
+      return cluster;
+    });
   }
 
   async allocate(ids: string[]): Promise<void> {
-    const ports = await freePorts(ids.length * 2);
+    this.assign(ids, await freePorts(ids.length * 2));
+  }
+
+  /** A peer and a client port for each id, in that order. */
+  private assign(ids: string[], ports: number[]): void {
     ids.forEach((id, i) => {
       this.specs.set(id, {
         id,
@@ -160,7 +168,10 @@ export class ProcessCluster {
     if (waitStarted) {
       const started = proc.waitLine(/\] started: peer/, 60_000);
       const failed = proc.exited.then(({ code }) => {
-        throw new Error(`${id} exited with ${code} before starting:\n${proc.lines.join('\n')}`);
+        const output = proc.lines.join('\n');
+        const error = new Error(`${id} exited with ${code} before starting:\n${output}`);
+        // Lets onFreeLoopbackPorts retry when another process took the port first.
+        throw /ADDRESS_IN_USE/.test(output) ? Object.assign(error, { code: 'ADDRESS_IN_USE' }) : error;
       });
       await Promise.race([started, failed]);
       failed.catch(() => {});

@@ -5,8 +5,9 @@ import '../../src/backends/index.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { UsageError } from '../../src/cli/kv.js';
 import { run } from '../../src/cli/raft.js';
+import { onFreeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
 import { createStore } from '../../src/store/create-store.js';
-import { freePorts, tempDir, waitFor } from './support.js';
+import { tempDir, waitFor } from './support.js';
 
 function context(storeUrl: string, signal = new AbortController().signal) {
   const out: string[] = [];
@@ -44,49 +45,64 @@ describe('kvkit raft', () => {
   it('start runs a node until the signal aborts; status, members and remove go through raft://', async () => {
     const dir = tempDir('kvkit-cli-node-');
     dirs.push(dir);
-    const [peer, client] = await freePorts(2);
     const stop = new AbortController();
-    const node = context('memory:', stop.signal);
-    const running = run(
-      [
-        'start',
-        '--id',
-        'n1',
-        '--data-dir',
-        dir.path,
-        '--peer-addr',
-        `127.0.0.1:${peer}`,
-        '--client-addr',
-        `127.0.0.1:${client}`,
-        '--initial-cluster',
-        `n1=127.0.0.1:${peer}`,
-        '--tick-ms',
-        '20',
-      ],
-      node.ctx,
-    );
-    await waitFor(() => node.err.some((l) => l.includes('became leader')), 'leadership');
-    expect(node.err).toContain(`[n1] started: peer 127.0.0.1:${peer}, client 127.0.0.1:${client}`);
+    let running: Promise<number> | undefined;
+    try {
+      // A port another process took first makes `start` fail with ADDRESS_IN_USE: new ports then.
+      const { node, peer, client } = await onFreeLoopbackPorts(2, async ([peer, client]) => {
+        const node = context('memory:', stop.signal);
+        let ended = false;
+        const attempt = run(
+          [
+            'start',
+            '--id',
+            'n1',
+            '--data-dir',
+            join(dir.path, `attempt-${peer}`), // a retry never meets a member list of other ports
+            '--peer-addr',
+            `127.0.0.1:${peer}`,
+            '--client-addr',
+            `127.0.0.1:${client}`,
+            '--initial-cluster',
+            `n1=127.0.0.1:${peer}`,
+            '--tick-ms',
+            '20',
+          ],
+          node.ctx,
+        ).finally(() => {
+          ended = true;
+        });
+        running = attempt;
+        await waitFor(() => ended || node.err.some((l) => l.includes('became leader')), 'leadership', 60_000);
+        if (ended) await attempt; // throws why it ended (a port in use is retried)
+        return { node, peer, client };
+      });
+      expect(node.err).toContain(`[n1] started: peer 127.0.0.1:${peer}, client 127.0.0.1:${client}`);
 
-    const url = `raft://127.0.0.1:${client}`;
-    const status = context(url);
-    expect(await run(['status'], status.ctx)).toBe(0);
-    expect(status.out.join('\n')).toMatch(/role\s+leader/);
-    const members = context(url);
-    expect(await run(['members', '--json', '--store', url], members.ctx)).toBe(0);
-    expect(
-      (JSON.parse(members.out[0]) as { id: string; peerAddr: string; voter: boolean }[]).map((m) => [
-        m.id,
-        m.peerAddr,
-        m.voter,
-      ]),
-    ).toEqual([['n1', `127.0.0.1:${peer}`, true]]);
-    const remove = context(url);
-    expect(await run(['remove', 'ghost'], remove.ctx)).toBe(0);
+      const url = `raft://127.0.0.1:${client}`;
+      const status = context(url);
+      expect(await run(['status'], status.ctx)).toBe(0);
+      expect(status.out.join('\n')).toMatch(/role\s+leader/);
+      const members = context(url);
+      expect(await run(['members', '--json', '--store', url], members.ctx)).toBe(0);
+      expect(
+        (JSON.parse(members.out[0]) as { id: string; peerAddr: string; voter: boolean }[]).map((m) => [
+          m.id,
+          m.peerAddr,
+          m.voter,
+        ]),
+      ).toEqual([['n1', `127.0.0.1:${peer}`, true]]);
+      const remove = context(url);
+      expect(await run(['remove', 'ghost'], remove.ctx)).toBe(0);
 
-    stop.abort();
-    expect(await running).toBe(0);
-    expect(node.err.at(-1)).toBe('[n1] stopped');
+      stop.abort();
+      expect(await running).toBe(0);
+      expect(node.err.at(-1)).toBe('[n1] stopped');
+    } finally {
+      // However the test ends, the node is stopped before its data dir is removed.
+      stop.abort();
+      await running?.catch(() => {});
+    }
   });
 
   it('rejects bad usage', async () => {

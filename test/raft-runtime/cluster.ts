@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftReplicaNode, type ReplicaNodeOptions } from '../../src/raft/runtime/replica-node.js';
+import { isAddressInUse, onFreeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
 import { RegisterMachine } from './register-machine.js';
-import { freePorts, tempDir, waitFor } from './support.js';
+import { tempDir, waitFor } from './support.js';
 
 export interface Member {
   id: string;
@@ -23,28 +24,30 @@ export class TestCluster {
   private readonly dir = tempDir('kvkit-raft-');
   initialCluster = '';
 
-  static async start(n: number, extra: Partial<ReplicaNodeOptions> = {}): Promise<TestCluster> {
-    const cluster = new TestCluster();
-    const ports = await freePorts(n);
-    const ids = ports.map((_, i) => `n${i + 1}`);
-    cluster.initialCluster = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
-    ids.forEach((id, i) => {
-      cluster.members.set(id, {
-        id,
-        peerAddr: `127.0.0.1:${ports[i]}`,
-        dataDir: join(cluster.dir.path, id),
-        sm: new RegisterMachine(),
-        node: null,
-        extra,
+  /** Starts n nodes; a port another process took first means a new cluster on new ports. */
+  static start(n: number, extra: Partial<ReplicaNodeOptions> = {}): Promise<TestCluster> {
+    return onFreeLoopbackPorts(n, async (ports) => {
+      const cluster = new TestCluster();
+      const ids = ports.map((_, i) => `n${i + 1}`);
+      cluster.initialCluster = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
+      ids.forEach((id, i) => {
+        cluster.members.set(id, {
+          id,
+          peerAddr: `127.0.0.1:${ports[i]}`,
+          dataDir: join(cluster.dir.path, id),
+          sm: new RegisterMachine(),
+          node: null,
+          extra,
+        });
       });
+      try {
+        await Promise.all(ids.map((id) => cluster.startNode(id)));
+      } catch (err) {
+        await cluster.close();
+        throw err;
+      }
+      return cluster;
     });
-    try {
-      await Promise.all(ids.map((id) => cluster.startNode(id)));
-    } catch (err) {
-      await cluster.close();
-      throw err;
-    }
-    return cluster;
   }
 
   options(m: Member): ReplicaNodeOptions {
@@ -77,16 +80,22 @@ export class TestCluster {
     via: () => RaftReplicaNode,
     extra: Partial<ReplicaNodeOptions> = {},
   ): Promise<RaftReplicaNode> {
-    const [port] = await freePorts(1);
-    this.members.set(id, {
-      id,
-      peerAddr: `127.0.0.1:${port}`,
-      dataDir: join(this.dir.path, id),
-      sm: new RegisterMachine(),
-      node: null,
-      extra: { ...extra, join: (member) => via().addMember(member) },
+    return onFreeLoopbackPorts(1, async ([port]) => {
+      this.members.set(id, {
+        id,
+        peerAddr: `127.0.0.1:${port}`,
+        dataDir: join(this.dir.path, id),
+        sm: new RegisterMachine(),
+        node: null,
+        extra: { ...extra, join: (member) => via().addMember(member) },
+      });
+      try {
+        return await this.startNode(id);
+      } catch (err) {
+        if (isAddressInUse(err)) this.wipe(id); // the retry joins afresh on another port
+        throw err;
+      }
     });
-    return this.startNode(id);
   }
 
   async stopNode(id: string): Promise<void> {

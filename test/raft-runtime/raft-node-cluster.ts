@@ -1,6 +1,8 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RaftNode, type RaftNodeOptions, startRaftNode } from '../../src/raft-node/index.js';
-import { freePorts, tempDir, waitFor } from './support.js';
+import { isAddressInUse, onFreeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
+import { tempDir, waitFor } from './support.js';
 
 /** Real kvkit Raft nodes (KV state machine, client ports) in this process. */
 export class NodeCluster {
@@ -11,21 +13,23 @@ export class NodeCluster {
   readonly client = new Map<string, string>();
   initialCluster = '';
 
-  static async start(n: number, extra: Partial<RaftNodeOptions> = {}): Promise<NodeCluster> {
-    const c = new NodeCluster();
-    const ports = await freePorts(2 * n);
-    for (let i = 0; i < n; i++) {
-      c.peer.set(`n${i + 1}`, `127.0.0.1:${ports[2 * i]}`);
-      c.client.set(`n${i + 1}`, `127.0.0.1:${ports[2 * i + 1]}`);
-    }
-    c.initialCluster = [...c.peer].map(([id, a]) => `${id}=${a}`).join(',');
-    try {
-      await Promise.all([...c.peer.keys()].map((id) => c.startNode(id, extra)));
-    } catch (err) {
-      await c.close();
-      throw err;
-    }
-    return c;
+  /** Starts n nodes; a port another process took first means a new cluster on new ports. */
+  static start(n: number, extra: Partial<RaftNodeOptions> = {}): Promise<NodeCluster> {
+    return onFreeLoopbackPorts(2 * n, async (ports) => {
+      const c = new NodeCluster();
+      for (let i = 0; i < n; i++) {
+        c.peer.set(`n${i + 1}`, `127.0.0.1:${ports[2 * i]}`);
+        c.client.set(`n${i + 1}`, `127.0.0.1:${ports[2 * i + 1]}`);
+      }
+      c.initialCluster = [...c.peer].map(([id, a]) => `${id}=${a}`).join(',');
+      try {
+        await Promise.all([...c.peer.keys()].map((id) => c.startNode(id, extra)));
+      } catch (err) {
+        await c.close();
+        throw err;
+      }
+      return c;
+    });
   }
 
   options(id: string, extra: Partial<RaftNodeOptions> = {}): RaftNodeOptions {
@@ -48,10 +52,17 @@ export class NodeCluster {
   }
 
   async addNode(id: string, extra: Partial<RaftNodeOptions> = {}): Promise<RaftNode> {
-    const [p, c] = await freePorts(2);
-    this.peer.set(id, `127.0.0.1:${p}`);
-    this.client.set(id, `127.0.0.1:${c}`);
-    return this.startNode(id, extra);
+    return onFreeLoopbackPorts(2, async ([p, c]) => {
+      this.peer.set(id, `127.0.0.1:${p}`);
+      this.client.set(id, `127.0.0.1:${c}`);
+      try {
+        return await this.startNode(id, extra);
+      } catch (err) {
+        // The retry joins afresh on other ports.
+        if (isAddressInUse(err)) rmSync(join(this.dir.path, id), { recursive: true, force: true });
+        throw err;
+      }
+    });
   }
 
   async stopNode(id: string): Promise<void> {
