@@ -4,9 +4,24 @@ import { forEachLimit, WRITE_CONCURRENCY } from './concurrency.js';
 import type { Context } from './context.js';
 import { NetworkNotFoundError, ServiceExistsError, ServiceNotFoundError } from './errors.js';
 import { newId } from './ids.js';
-import { checkName } from './networks.js';
 import { type NetworkRecord, publicService, type ServiceRecord } from './records.js';
 import type { CreateServiceOptions, Service, Task } from './types.js';
+
+/** A DNS label (RFC 1035 §2.3.4: at most 63 octets); service names become `<service>` and `tasks.<service>`. */
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
+
+/**
+ * Refuses a service name that cannot be a DNS label: over 63 characters, characters outside
+ * `[A-Za-z0-9-]`, or a leading `-` (names that broke lookups in Docker, moby#46928).
+ */
+export function checkServiceName(name: unknown): string {
+  if (typeof name !== 'string' || !SERVICE_NAME.test(name)) {
+    throw new InvalidArgumentError(
+      `invalid service name ${JSON.stringify(name)}: a service name is a DNS label of 1 to 63 letters, digits and '-', not starting with '-'`,
+    );
+  }
+  return name;
+}
 
 /** Largest replica count accepted (a /8 worth of tasks). */
 export const MAX_REPLICAS = 16_777_216;
@@ -33,7 +48,7 @@ export function checkReplicas(replicas: unknown): number {
 export async function createService(ctx: Context, opts: CreateServiceOptions): Promise<Service> {
   if (opts === null || typeof opts !== 'object')
     throw new InvalidArgumentError('createService needs options');
-  checkName('service', opts.name);
+  checkServiceName(opts.name);
   const replicas = checkReplicas(opts.replicas);
   const endpointMode = opts.endpointMode ?? 'vip';
   if (endpointMode !== 'vip' && endpointMode !== 'dnsrr') {
