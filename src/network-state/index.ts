@@ -46,3 +46,4 @@ export {
   VXLANID_LIST_OPTION,
 } from './types.js';
 export { DEFAULT_VXLAN_RANGE, VXLAN_MAX } from './vxlan.js';
+export type { NetworkStateSnapshot } from './watch.js';

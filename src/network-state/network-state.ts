@@ -25,6 +25,7 @@ import type {
   TaskState,
 } from './types.js';
 import { DEFAULT_VXLAN_RANGE, VxlanIds } from './vxlan.js';
+import { type NetworkStateSnapshot, watchNetworkState } from './watch.js';
 
 /** libnetwork's IPAM calls, on the store. */
 export interface IpamApi {
@@ -141,6 +142,16 @@ export class NetworkState implements AsyncDisposable {
       });
       return next as Task;
     });
+  }
+
+  /**
+   * Networks, services (not being removed) and tasks as a whole now, then after every change
+   * (the latest snapshot when changes come faster than they are read). Ends on abort or
+   * close(); a store error ends it with that error (open it again to resync).
+   */
+  watch(opts: { signal?: AbortSignal } = {}): AsyncIterable<NetworkStateSnapshot> {
+    if (this.#closing.signal.aborted) throw new ClosedError('network state is closed');
+    return watchNetworkState(this.#ctx.store, this.#ctx.layout, anySignal(opts.signal, this.#closing.signal));
   }
 
   /**
