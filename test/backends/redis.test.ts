@@ -181,6 +181,41 @@ describe('redis authentication and TLS', () => {
     expect(anonymous.code).toBe('PERMISSION_DENIED');
   });
 
+  it('works for the least-privilege ACL user docs/backends/redis.md gives', async () => {
+    const s = await server({ args: ['--notify-keyspace-events', ''] });
+    await s.cli([
+      'ACL',
+      'SETUSER',
+      'app',
+      'on',
+      '>app-pass',
+      '~*',
+      '&*',
+      '+@read',
+      '+@write',
+      '+@scripting',
+      '+@pubsub',
+      '+@connection',
+      '+@keyspace',
+      '+role',
+      '+config|get',
+      '+config|set',
+    ]);
+    const store = await open(s.endpoint, { username: 'app', password: 'app-pass' });
+    const stop = new AbortController();
+    const tree = store.watchTree('acl', { signal: stop.signal })[Symbol.asyncIterator]();
+    expect((await nextWithin(tree, 10_000)).value).toEqual([]);
+    await store.put('acl/a', '1', { ttl: 60_000 });
+    await store.atomicPut('acl/b', '2', null);
+    expect((await readUntil(tree, (l) => l.length === 2, 30_000)).length).toBeGreaterThan(0);
+    const lock = store.newLock('acl/lock', { ttl: 1000 });
+    await lock.lock();
+    await lock.unlock();
+    await store.deleteTree('acl');
+    expect(await store.list('acl')).toEqual([]);
+    stop.abort();
+  });
+
   it('works with a password alone (requirepass)', async () => {
     const s = await server({ args: ['--requirepass', 'only-pass'] });
     const store = await open(s.endpoint, { password: 'only-pass' });
