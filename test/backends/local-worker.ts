@@ -4,8 +4,9 @@ import { casIncrement } from '../../src/conformance/helpers.js';
 import { createStore } from '../../src/index.js';
 
 const [dir, job, arg] = process.argv.slice(2);
-const store = await createStore(`local://${dir}`);
 const say = (line: string) => process.stdout.write(`${line}\n`);
+say(`pid ${process.pid}`);
+const store = await createStore(`local://${dir}`);
 
 switch (job) {
   case 'count':

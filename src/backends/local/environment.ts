@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { InvalidArgumentError, NotReachableError } from '../../store/errors.js';
+import { checkLmdbFile } from '../../lmdb/file-check.js';
+import { DataCorruptError, InvalidArgumentError, NotReachableError } from '../../store/errors.js';
 import { lmdbKey } from './lmdb-keys.js';
 
 /** One stored key: the full key (LMDB keys of long keys are hashed), value, revision, expiry. */
@@ -18,6 +19,10 @@ export type ChangeListener = (keys: string[] | null) => void;
 
 const POLL_MS = 50;
 const SWEEP_MS = 100;
+const FILE_NAME = 'kvkit.mdb';
+/** Written into `meta` once; a file with another format (or other databases) is not ours. */
+const FORMAT = 'kvkit-local/2';
+const OUR_DATABASES = new Set(['kv', 'expiry', 'meta']);
 
 /**
  * One LMDB environment per directory and process, shared by every local store opened on it:
@@ -30,7 +35,7 @@ export class LocalEnvironment {
   readonly #root: RootDatabase;
   readonly kv: Database<StoredRecord, string>;
   readonly #expiry: Database<string, string>;
-  readonly #meta: Database<number, string>;
+  readonly #meta: Database<number | string, string>;
   readonly #listeners = new Set<ChangeListener>();
   #references = 0;
   #seenRevision = 0;
@@ -52,24 +57,88 @@ export class LocalEnvironment {
 
   private constructor(path: string) {
     this.path = path;
+    const file = join(path, FILE_NAME);
     try {
-      mkdirSync(path, { recursive: true });
-      this.#root = open({ path: join(path, 'kvkit.mdb'), maxDbs: 4 });
+      // Owner only: the data directory 0700, LMDB's data and lock files 0600.
+      mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new NotReachableError(`cannot open local store at ${path}: ${(err as Error).message}`, {
+      throw new NotReachableError(`cannot create local store directory ${path}: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    this.kv = this.#root.openDB<StoredRecord, string>({ name: 'kv' });
-    this.#expiry = this.#root.openDB<string, string>({ name: 'expiry' });
-    this.#meta = this.#root.openDB<number, string>({ name: 'meta' });
+    // Before LMDB maps it: a truncated or garbage file would crash the process (SIGBUS/SIGSEGV).
+    checkLmdbFile(file);
+    const existed = existsSync(file);
+    try {
+      this.#root = open({ path: file, maxDbs: 4, permissionsMode: 0o600 } as Parameters<typeof open>[0]);
+    } catch (err) {
+      const message = `cannot open local store file ${file}: ${(err as Error).message}`;
+      throw existed
+        ? new DataCorruptError(message, { cause: err })
+        : new NotReachableError(message, { cause: err });
+    }
+    try {
+      this.#checkForeign(file);
+      this.kv = this.#root.openDB<StoredRecord, string>({ name: 'kv' });
+      this.#expiry = this.#root.openDB<string, string>({ name: 'expiry' });
+      this.#meta = this.#root.openDB<number | string, string>({ name: 'meta' });
+      this.#adoptFormat(file);
+    } catch (err) {
+      void this.#root.close();
+      if (err instanceof DataCorruptError) throw err;
+      throw new DataCorruptError(`${file} is not a kvkit local store: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     this.#seenRevision = this.revision();
     this.#sweeper = setInterval(() => void this.#sweep(), SWEEP_MS);
     this.#sweeper.unref();
   }
 
+  /** Another program's LMDB file (the Raft log, say) holds databases this store never makes. */
+  #checkForeign(file: string): void {
+    const names = [...this.#root.getKeys({ limit: 100 })].map(String);
+    const strangers = names.filter((name) => !OUR_DATABASES.has(name));
+    if (strangers.length > 0) {
+      throw new DataCorruptError(
+        `${file} is an LMDB file of another program (it holds ${strangers.slice(0, 5).join(', ')}), ` +
+          'not a kvkit local store. Refusing to open it; nothing was changed.',
+      );
+    }
+  }
+
+  /**
+   * Stamps a new file with FORMAT; a file of the first format (no stamp; long keys under the
+   * old slot scheme) is brought to this one in one transaction; a file of another format is refused.
+   */
+  #adoptFormat(file: string): void {
+    const format = this.#meta.get('format');
+    if (format === FORMAT) return;
+    if (format !== undefined) {
+      throw new DataCorruptError(
+        `${file} has format ${JSON.stringify(format)}; this kvkit reads ${FORMAT}. Refusing to open it.`,
+      );
+    }
+    this.#root.transactionSync(() => {
+      if (this.#meta.get('format') === FORMAT) return;
+      for (const { key, value } of this.kv.getRange({})) {
+        if (typeof value?.k !== 'string') throw new DataCorruptError(`${file}: a record without its key`);
+        if (key !== lmdbKey(value.k)) {
+          this.kv.removeSync(key);
+          this.kv.putSync(lmdbKey(value.k), value);
+        }
+      }
+      this.#expiry.clearSync();
+      for (const { value } of this.kv.getRange({})) {
+        if (value.e !== undefined) this.#expiry.putSync(expiryKey(value.e, value.k), value.k);
+      }
+      this.#meta.putSync('format', FORMAT);
+    });
+  }
+
   revision(): number {
-    return this.#meta.get('revision') ?? 0;
+    const revision = this.#meta.get('revision');
+    return typeof revision === 'number' ? revision : 0;
   }
 
   /** Reads the live record of `key`: null when absent or expired. */
@@ -210,7 +279,10 @@ function isExpired(record: StoredRecord): boolean {
   return record.e !== undefined && record.e <= Date.now();
 }
 
-/** Expiry index key: zero-padded time first, so a range read finds what is due. */
+/**
+ * Expiry index key: zero-padded time first, so a range read finds what is due; then the
+ * key's LMDB slot (the full key may be longer than LMDB allows; the value holds it).
+ */
 function expiryKey(expiresAt: number, key: string): string {
-  return `${String(expiresAt).padStart(16, '0')}|${key}`;
+  return `${String(expiresAt).padStart(16, '0')}|${lmdbKey(key)}`;
 }
