@@ -1,21 +1,23 @@
+import type { DriverClock } from './driver-io.js';
+
 /**
- * One caller waiting for something, with a deadline and an optional AbortSignal. Settles
- * once; `cancel` removes the timer and the abort listener.
+ * One caller waiting for something, with a deadline (on the driver's clock) and an optional
+ * AbortSignal. Settles once; settling removes the timer and the abort listener.
  */
 export class Deadline<T> {
   settled = false;
-  private readonly timer: NodeJS.Timeout;
+  private readonly cancelTimer: () => void;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort: () => void;
 
   constructor(
     private readonly resolveFn: (value: T) => void,
     private readonly rejectFn: (err: unknown) => void,
-    opts: { timeoutMs: number; signal?: AbortSignal; onTimeout: () => unknown },
+    opts: { clock: DriverClock; timeoutMs: number; signal?: AbortSignal; onTimeout: () => unknown },
   ) {
     this.signal = opts.signal;
     this.onAbort = () => this.reject(opts.signal?.reason);
-    this.timer = setTimeout(() => this.reject(opts.onTimeout()), opts.timeoutMs);
+    this.cancelTimer = opts.clock.after(opts.timeoutMs, () => this.reject(opts.onTimeout()));
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (this.signal?.aborted) this.reject(this.signal.reason);
   }
@@ -32,9 +34,14 @@ export class Deadline<T> {
     this.rejectFn(err);
   }
 
+  /** Settles without telling the caller (the node crashed: nothing answers). */
+  cancel(): void {
+    if (!this.settled) this.finish();
+  }
+
   private finish(): void {
     this.settled = true;
-    clearTimeout(this.timer);
+    this.cancelTimer();
     this.signal?.removeEventListener('abort', this.onAbort);
   }
 }

@@ -1,4 +1,5 @@
 import { Deadline } from './deadline.js';
+import type { DriverClock } from './driver-io.js';
 
 interface Waiter {
   deadline: Deadline<void>;
@@ -34,32 +35,36 @@ export class ReadBarriers {
   constructor(
     private readonly issue: (requestId: string) => boolean,
     private readonly idPrefix: string,
+    private readonly clock: DriverClock,
   ) {}
 
-  wait(opts: {
-    timeoutMs: number;
-    signal?: AbortSignal;
-    timeoutError: (sent: boolean) => unknown;
-  }): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        sent: false,
-        deadline: new Deadline<void>(resolve, reject, {
+  /** Calls `done(null)` once a barrier begun now is confirmed and applied, or `done(err)`. */
+  wait(
+    opts: { timeoutMs: number; signal?: AbortSignal; timeoutError: (sent: boolean) => unknown },
+    done: (err: unknown) => void,
+  ): void {
+    const waiter: Waiter = {
+      sent: false,
+      deadline: new Deadline<void>(
+        () => done(null),
+        (err) => done(err),
+        {
+          clock: this.clock,
           timeoutMs: opts.timeoutMs,
           signal: opts.signal,
           onTimeout: () => opts.timeoutError(waiter.sent),
-        }),
-      };
-      if (waiter.deadline.settled) return;
-      this.batch.push(waiter);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flush();
-        });
-      }
-    });
+        },
+      ),
+    };
+    if (waiter.deadline.settled) return;
+    this.batch.push(waiter);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.clock.soon(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 
   /** The core released ReadIndex `requestId` at `index`. */
@@ -92,17 +97,22 @@ export class ReadBarriers {
   }
 
   /** Issues again requests never sent (no leader then) or unanswered for `staleMs`. */
-  retry(now: number, staleMs: number): void {
+  retry(staleMs: number): void {
+    const now = this.clock.now();
     this.reissue((r) => !r.sent || now - r.issuedAt >= staleMs);
   }
 
+  /** Rejects every waiter with `err`, or (null) forgets them unanswered (a simulated crash). */
   rejectAll(err: unknown): void {
     const all = [...this.batch, ...[...this.outstanding.values()].flatMap((r) => r.waiters)];
     for (const item of this.awaitingApply) all.push(...item.waiters);
     this.batch = [];
     this.outstanding.clear();
     this.awaitingApply = [];
-    for (const w of all) w.deadline.reject(err);
+    for (const w of all) {
+      if (err === null) w.deadline.cancel();
+      else w.deadline.reject(err);
+    }
   }
 
   private reissue(which: (r: Outstanding) => boolean): void {
@@ -121,6 +131,6 @@ export class ReadBarriers {
     const requestId = `${this.idPrefix}:${++this.seq}`;
     const sent = this.issue(requestId);
     if (sent) for (const w of waiters) w.sent = true;
-    this.outstanding.set(requestId, { waiters, issuedAt: Date.now(), sent });
+    this.outstanding.set(requestId, { waiters, issuedAt: this.clock.now(), sent });
   }
 }

@@ -1,17 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ClosedError, InvalidArgumentError, NotReachableError, TimeoutError } from '../../store/errors.js';
-import {
-  type ConfChange,
-  decodeConfChange,
-  type Entry,
-  type Message,
-  RaftCore,
-  RaftError,
-  type Ready,
-  type SnapshotMetadata,
-  type SoftState,
-  sendableBeforePersist,
-} from '../core/index.js';
+import { ClosedError, InvalidArgumentError } from '../../store/errors.js';
+import { type ConfChange, RaftError } from '../core/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus, ReplicatedStateMachine } from '../replica.js';
 import type { ClusterAdmin, NewMember } from './admin.js';
 import {
@@ -22,14 +11,13 @@ import {
   type InitialCluster,
   parseInitialCluster,
 } from './cluster-config.js';
-import { coalesceMessages } from './coalesce.js';
-import { Deadline } from './deadline.js';
-import { decodePayload, encodeAnnounce, encodeProposal, TOKEN_BYTES } from './entry-payload.js';
+import { RaftDriver } from './driver.js';
+import { type DriverClock, wallClock } from './driver-io.js';
+import { TOKEN_BYTES } from './entry-payload.js';
 import { ClusterMismatchError, MembershipError } from './errors.js';
+import { LogStorageDisk } from './log-disk.js';
 import { LogStorage } from './log-storage.js';
-import { decodeMemberContext, encodeMemberContext, MemberBook } from './member-book.js';
-import { ReadBarriers } from './read-barriers.js';
-import { decodeSnapshotImage, encodeSnapshotImage } from './snapshot-image.js';
+import { encodeMemberContext } from './member-book.js';
 import type { TlsMaterial } from './tls-material.js';
 import { Transport } from './transport.js';
 
@@ -78,66 +66,28 @@ export interface ReplicaNodeOptions {
 }
 
 const DEFAULT_TICK_MS = 100;
-/** Largest append built by merging a Ready's appends to one peer (the core's maxSizePerMsg). */
-const MERGED_APPEND_BYTES = 1024 * 1024;
-
-/** A proposal and whether it reached the core (else it waits for a leader). */
-interface PendingProposal {
-  seq: number;
-  data: Uint8Array;
-  proposed: boolean;
-}
 
 /**
- * One Raft server: drives the core with a clock, the peer transport and the durable log,
- * applies committed entries to the state machine, and offers the `Replica` interface
- * (proposals, linearizable read barriers, leadership news) to the layer above.
- *
- * The Ready loop runs at most one batch at a time, in the core's order: persist (fsync)
- * → send → apply → advance. Everything proposed while a batch is being synced goes into the
- * next batch, so concurrent proposals share one fsync.
+ * One production Raft server: the driver (driver.ts: Ready loop, proposals, read barriers,
+ * apply, snapshots) on the wall clock, the LMDB log (LogStorage) and the TCP transport, plus
+ * what only a real server does: open and check its data dir, bind its port, join a cluster,
+ * and administer membership (ClusterAdmin). Offers the `Replica` interface to the layer above.
  */
 export class RaftReplicaNode implements Replica, ClusterAdmin {
   readonly id: string;
   readonly transport: Transport;
   private readonly storage: LogStorage;
-  private readonly core: RaftCore;
-  private readonly sm: ReplicatedStateMachine;
+  private readonly driver: RaftDriver;
+  private readonly clock: DriverClock = wallClock;
   private readonly log: (line: string) => void;
-  private readonly token = randomBytes(TOKEN_BYTES);
-  private readonly tickTimer: NodeJS.Timeout;
   private readonly tickMs: number;
   private readonly electionTicks: number;
   private readonly requestTimeoutMs: number;
   private readonly membershipTimeoutMs: number;
-  private readonly snapshotEvery: number;
-  private readonly keepEntries: number;
-  private clientAddr: string | null;
   private readonly join: ((member: NewMember) => Promise<void>) | undefined;
   private readonly peerAddr: string;
-  private book: MemberBook;
-  /** Addresses from conf changes appended but not applied yet, and from peers' handshakes. */
-  private readonly routes = new Map<string, string>();
-  private clusterId: string | null;
-  private applied: number;
-  private snapshotIndex: number;
-  private proposalSeq = 0;
-  private readonly proposals = new Map<number, Deadline<unknown>>();
-  /** Proposals made while no leader was known: proposed once one is. */
-  private awaitingLeader: PendingProposal[] = [];
-  private readonly reads: ReadBarriers;
-  private readonly roleListeners = new Set<(s: ReplicaStatus) => void>();
-  private membershipWaiters: (() => void)[] = [];
-  private lastSoft: SoftState = { lead: null, role: 'follower' };
-  private driving: Promise<void> | null = null;
-  private driveScheduled = false;
-  private lastAnnounce = 0;
-  /** When a leader last sent us an append, heartbeat or snapshot chunk. */
-  private lastLeaderContact = Date.now();
-  private lastPromotion = 0;
+  private clientAddr: string | null;
   private closing: Promise<void> | null = null;
-  private failed: unknown = null;
-  private readonly onFatal: ((err: unknown) => void) | undefined;
 
   /** Opens the data dir, binds the peer port, and starts the node (bootstrap, restart or join). */
   static async start(opts: ReplicaNodeOptions): Promise<RaftReplicaNode> {
@@ -154,10 +104,9 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     if (initial && opts.join) throw new InvalidArgumentError('give initialCluster or join, not both');
 
     // The port first: a port in use must not leave a freshly bootstrapped data dir behind.
-    const holder: { node: RaftReplicaNode | null; clusterId: string | null; pendingAdopt: string | null } = {
+    const holder: { node: RaftReplicaNode | null; clusterId: string | null } = {
       node: null,
       clusterId: null,
-      pendingAdopt: null,
     };
     const transport = await Transport.start({
       nodeId: id,
@@ -171,10 +120,10 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
         holder.node.adoptClusterId(clusterId);
         return true;
       },
-      resolve: (peer) => holder.node?.resolve(peer),
-      learnAddress: (peer, addr) => holder.node?.learnAddress(peer, addr),
-      onMessage: (m) => holder.node?.step(m),
-      onUnreachable: (peer) => holder.node?.reportUnreachable(peer),
+      resolve: (peer) => holder.node?.driver.resolve(peer),
+      learnAddress: (peer, addr) => holder.node?.driver.learnAddress(peer, addr),
+      onMessage: (m) => holder.node?.driver.step(m),
+      onUnreachable: (peer) => holder.node?.driver.reportUnreachable(peer),
       tls: opts.tls,
       log,
       ...opts.transport,
@@ -184,9 +133,8 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
       storage = LogStorage.open(opts.dataDir);
       await prepareStorage(storage, id, opts.peerAddr, initial, opts.join !== undefined);
       holder.clusterId = storage.identity()?.clusterId ?? null;
-      const node = new RaftReplicaNode(opts, id, log, storage, transport, holder.clusterId);
+      const node = new RaftReplicaNode(opts, id, log, storage, transport);
       holder.node = node;
-      node.kick();
       return node;
     } catch (err) {
       await transport.close();
@@ -201,51 +149,38 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     log: (line: string) => void,
     storage: LogStorage,
     transport: Transport,
-    clusterId: string | null,
   ) {
     this.id = id;
     this.log = log;
     this.storage = storage;
     this.transport = transport;
-    this.sm = opts.stateMachine;
-    this.clusterId = clusterId;
     this.clientAddr = opts.clientAddr ?? null;
     this.join = opts.join;
     this.peerAddr = opts.peerAddr;
-    this.onFatal = opts.onFatal;
     this.tickMs = opts.timing?.tickMs ?? DEFAULT_TICK_MS;
     this.electionTicks = opts.timing?.electionTicks ?? 10;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
     this.membershipTimeoutMs = opts.membershipTimeoutMs ?? 15_000;
-    this.snapshotEvery = opts.snapshotEvery ?? 100_000;
-    this.keepEntries = opts.keepEntries ?? 5000;
-
-    // The state machine starts from the stored snapshot; the core hands out the committed
-    // entries after it in the first Readys.
-    const snapshot = storage.snapshot();
-    this.snapshotIndex = snapshot.metadata.index;
-    this.applied = snapshot.metadata.index;
-    this.book = new MemberBook();
-    if (snapshot.metadata.index > 0) this.restoreFrom(snapshot.metadata, storage.snapshotParts());
-    this.core = new RaftCore({
+    this.driver = new RaftDriver({
       id,
-      storage,
-      electionTick: this.electionTicks,
-      heartbeatTick: opts.timing?.heartbeatTicks ?? 1,
-      applied: this.applied,
+      disk: new LogStorageDisk(storage),
+      clock: this.clock,
+      send: (messages) => transport.send(messages),
+      stateMachine: opts.stateMachine,
+      token: randomBytes(TOKEN_BYTES),
+      raft: { electionTick: this.electionTicks, heartbeatTick: opts.timing?.heartbeatTicks ?? 1 },
+      tickMs: this.tickMs,
+      snapshotEvery: opts.snapshotEvery ?? 100_000,
+      keepEntries: opts.keepEntries ?? 5000,
+      clientAddr: this.clientAddr,
+      onMemberRemoved: (peer) => transport.dropPeer(peer),
+      log,
+      onFatal: (err) => {
+        void this.close();
+        opts.onFatal?.(err);
+      },
     });
-    // Route to members whose conf change is in the log but not applied yet.
-    for (let i = storage.firstIndex(); i <= storage.lastIndex(); ) {
-      const batch = storage.entries(i, storage.lastIndex() + 1, 4 * 1024 * 1024);
-      this.noteRoutes(batch);
-      i += batch.length;
-    }
     this.checkOwnAddress();
-    this.reads = new ReadBarriers(
-      (requestId) => this.issueRead(requestId),
-      `${id}:${this.token.toString('hex')}`,
-    );
-    this.tickTimer = setInterval(() => this.tick(), this.tickMs);
   }
 
   // =====================================================================================
@@ -253,83 +188,38 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   // =====================================================================================
 
   propose(command: Uint8Array, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
-    if (this.closing) return Promise.reject(new ClosedError(`raft node ${this.id} is closed`));
-    const seq = ++this.proposalSeq;
-    const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
-    const pending: PendingProposal = { seq, data: encodeProposal(this.token, seq, command), proposed: false };
-    const promise = new Promise<unknown>((resolve, reject) => {
-      const deadline = new Deadline<unknown>(resolve, reject, {
-        timeoutMs,
-        signal: opts.signal,
-        onTimeout: () =>
-          pending.proposed
-            ? new TimeoutError(`proposal not applied within ${timeoutMs} ms (it may still apply)`)
-            : new NotReachableError(`no raft leader known to node ${this.id} within ${timeoutMs} ms`),
-      });
-      if (!deadline.settled) this.proposals.set(seq, deadline);
-    });
-    promise
-      .finally(() => {
-        this.proposals.delete(seq);
-        if (!pending.proposed) this.awaitingLeader = this.awaitingLeader.filter((p) => p !== pending);
-      })
-      .catch(() => {});
-    if (this.proposals.has(seq)) {
-      pending.proposed = this.submit(seq, pending.data);
-      if (!pending.proposed) this.awaitingLeader.push(pending);
-    }
-    return promise;
+    return new Promise((resolve, reject) =>
+      this.driver.propose(
+        command,
+        { timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs, signal: opts.signal },
+        (err, result) => (err ? reject(err) : resolve(result)),
+      ),
+    );
   }
 
   readBarrier(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
-    if (this.closing) return Promise.reject(new ClosedError(`raft node ${this.id} is closed`));
-    const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
-    return this.reads.wait({
-      timeoutMs,
-      signal: opts.signal,
-      timeoutError: (sent) =>
-        sent
-          ? new TimeoutError(`read barrier not confirmed within ${timeoutMs} ms`)
-          : new NotReachableError(`no raft leader known to node ${this.id}`),
-    });
+    return new Promise((resolve, reject) =>
+      this.driver.readBarrier(
+        { timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs, signal: opts.signal },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
   }
 
   isLeader(): boolean {
-    return this.lastSoft.role === 'leader';
+    return this.driver.isLeader();
   }
 
   status(): ReplicaStatus {
-    const s = this.core.status();
-    return {
-      id: this.id,
-      role: s.role,
-      term: s.term,
-      leader: s.lead,
-      commitIndex: s.commit,
-      appliedIndex: this.applied,
-    };
+    return this.driver.status();
   }
 
   members(): ReplicaMember[] {
-    const conf = this.core.status().confState;
-    const member = (id: string, voter: boolean): ReplicaMember => {
-      const known = this.book.get(id);
-      return {
-        id,
-        peerAddr: this.resolve(id) ?? known?.peerAddr ?? '',
-        clientAddr: known?.clientAddr ?? null,
-        voter,
-      };
-    };
-    return [
-      ...conf.voters.map((id) => member(id, true)),
-      ...conf.learners.map((id) => member(id, false)),
-    ].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return this.driver.members();
   }
 
   onRoleChange(listener: (status: ReplicaStatus) => void): () => void {
-    this.roleListeners.add(listener);
-    return () => this.roleListeners.delete(listener);
+    return this.driver.onRoleChange(listener);
   }
 
   // =====================================================================================
@@ -342,7 +232,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     if (typeof member.peerAddr !== 'string' || !/:\d+$/.test(member.peerAddr)) {
       throw new InvalidArgumentError(`addMember ${member.id}: peerAddr must be host:port`);
     }
-    const known = this.book.get(member.id);
+    const known = this.driver.bookEntry(member.id);
     if (known) {
       if (known.peerAddr !== member.peerAddr) {
         throw new MembershipError(
@@ -353,19 +243,22 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     }
     const context = encodeMemberContext({ peerAddr: member.peerAddr, clientAddr: member.clientAddr ?? null });
     await this.changeMembership({ type: 'addLearner', nodeId: member.id, context }, () =>
-      this.book.has(member.id),
+      this.driver.inBook(member.id),
     );
     this.log(`added ${member.id} (${member.peerAddr}) as a learner`);
   }
 
   /** Removes a member (a dead one, or this node itself). */
   async removeMember(id: string): Promise<void> {
-    if (!this.book.has(id) && !this.confMembers().includes(id)) return;
+    if (!this.driver.inBook(id) && !this.confMembers().includes(id)) return;
     if (id === this.id) {
       await this.removeSelf();
       return;
     }
-    await this.changeMembership({ type: 'removeNode', nodeId: id, context: null }, () => !this.book.has(id));
+    await this.changeMembership(
+      { type: 'removeNode', nodeId: id, context: null },
+      () => !this.driver.inBook(id),
+    );
     this.log(`removed ${id} from the cluster`);
   }
 
@@ -378,22 +271,19 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   private async removeSelf(): Promise<void> {
     const change: ConfChange = { type: 'removeNode', nodeId: this.id, context: null };
     const electionMs = this.tickMs * this.electionTicks;
-    const isVoter = () => this.core.status().confState.voters.includes(this.id);
+    const isVoter = () => this.driver.coreStatus().confState.voters.includes(this.id);
     for (let attempt = 0; attempt < 5 && isVoter() && !this.isLeader() && !this.closing; attempt++) {
-      this.core.transferLeadership(this.id);
-      this.kick();
-      await waitUntil(() => this.isLeader() || this.closed, electionMs * 2);
+      this.driver.transferLeadership(this.id);
+      await this.waitFor(() => this.isLeader() || this.closed, electionMs * 2);
     }
     if (this.isLeader()) {
-      await this.changeMembership(change, () => !this.book.has(this.id));
+      await this.changeMembership(change, () => !this.driver.inBook(this.id));
     } else {
-      const since = Date.now();
-      await this.changeMembership(
-        change,
-        () =>
-          !this.book.has(this.id) ||
-          (this.lastLeaderContact < Date.now() - 2 * electionMs && Date.now() - since > 2 * electionMs),
-      );
+      const since = this.clock.now();
+      const silent = () =>
+        this.driver.lastLeaderContact < this.clock.now() - 2 * electionMs &&
+        this.clock.now() - since > 2 * electionMs;
+      await this.changeMembership(change, () => !this.driver.inBook(this.id) || silent());
     }
     this.log('left the cluster');
   }
@@ -406,8 +296,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
 
   /** Asks the leader to hand leadership to `to` (a caught-up voter). */
   transferLeadership(to: string): void {
-    this.core.transferLeadership(to);
-    this.kick();
+    this.driver.transferLeadership(to);
   }
 
   // =====================================================================================
@@ -428,241 +317,12 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   }
 
   private async shutdown(): Promise<void> {
-    clearInterval(this.tickTimer);
-    const err = new ClosedError(`raft node ${this.id} is closed`);
-    for (const p of [...this.proposals.values()]) p.reject(err);
-    this.proposals.clear();
-    this.awaitingLeader = [];
-    this.reads.rejectAll(err);
-    this.wakeMembershipWaiters();
-    this.roleListeners.clear();
-    try {
-      await this.driving;
-    } catch {
-      // already reported by the loop
-    }
+    // The disk write in flight finishes before the file closes.
+    await new Promise<void>((idle) =>
+      this.driver.stop(new ClosedError(`raft node ${this.id} is closed`), idle),
+    );
     await this.transport.close();
     await this.storage.close();
-  }
-
-  /** The loop hit an error it cannot recover from (disk): stop everything, loudly. */
-  private fail(err: unknown): void {
-    if (this.failed !== null) return;
-    this.failed = err;
-    this.log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
-    void this.close();
-    this.onFatal?.(err);
-  }
-
-  // =====================================================================================
-  // Inputs
-  // =====================================================================================
-
-  private tick(): void {
-    if (this.closing) return;
-    this.core.tick();
-    this.retryAwaitingLeader();
-    this.reads.retry(Date.now(), this.tickMs * this.electionTicks * 2);
-    this.maybePromoteLearners();
-    this.maybeAnnounce();
-    this.kick();
-  }
-
-  private step(message: Message): void {
-    if (this.closing) return;
-    if (message.type === 'app' || message.type === 'heartbeat' || message.type === 'snap') {
-      this.lastLeaderContact = Date.now();
-    }
-    this.core.step(message);
-    this.kick();
-  }
-
-  private reportUnreachable(peer: string): void {
-    if (this.closing) return;
-    this.core.reportUnreachable(peer);
-  }
-
-  /** Proposes to the core; false when no leader is known (the caller keeps it for later). */
-  private submit(seq: number, data: Uint8Array): boolean {
-    try {
-      this.core.propose(data);
-      this.kick();
-      return true;
-    } catch (err) {
-      if (err instanceof RaftError && err.code === 'PROPOSAL_DROPPED') return false;
-      const waiter = this.proposals.get(seq);
-      waiter?.reject(err);
-      return true;
-    }
-  }
-
-  private retryAwaitingLeader(): void {
-    if (this.awaitingLeader.length === 0 || this.lastSoft.lead === null) return;
-    const waiting = this.awaitingLeader;
-    this.awaitingLeader = [];
-    for (const item of waiting) {
-      if (!this.proposals.has(item.seq)) continue;
-      item.proposed = this.submit(item.seq, item.data);
-      if (!item.proposed) this.awaitingLeader.push(item);
-    }
-  }
-
-  private issueRead(requestId: string): boolean {
-    if (this.closing) return false;
-    try {
-      this.core.readIndex(requestId);
-      this.kick();
-      return true;
-    } catch (err) {
-      if (err instanceof RaftError && err.code === 'PROPOSAL_DROPPED') return false;
-      throw err;
-    }
-  }
-
-  // =====================================================================================
-  // The Ready loop
-  // =====================================================================================
-
-  /** Schedules the loop for the next turn: everything that happens in this turn joins one batch. */
-  private kick(): void {
-    if (this.driveScheduled || this.driving || this.closing || this.failed !== null) return;
-    this.driveScheduled = true;
-    setImmediate(() => {
-      this.driveScheduled = false;
-      if (this.driving || this.closing) return;
-      this.driving = this.drive().finally(() => {
-        this.driving = null;
-        if (!this.closing && this.core.hasReady()) this.kick();
-      });
-    });
-  }
-
-  private async drive(): Promise<void> {
-    try {
-      while (!this.closing && this.core.hasReady()) {
-        const rd = this.core.ready();
-        await this.handle(rd);
-        if (this.closing) return;
-        this.core.advance(rd);
-        this.reads.onApplied(this.applied);
-        if (rd.softState) this.onSoftState(rd.softState);
-        if (rd.committedEntries.some((e) => e.type === 'confChange')) this.wakeMembershipWaiters();
-        await this.maybeSnapshot();
-      }
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
-  private async handle(rd: Ready): Promise<void> {
-    this.noteRoutes(rd.entries);
-    // The leader's appends and heartbeats leave while it writes (merged per peer: one append
-    // for a burst of proposals): its own copy counts only after advance.
-    const early = rd.messages.filter(sendableBeforePersist);
-    if (early.length > 0) this.transport.send(coalesceMessages(early, MERGED_APPEND_BYTES));
-    // 1–2. Persist the snapshot, entries and hard state (fsync when the core says so).
-    await this.storage.persist(
-      { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState },
-      rd.mustSync,
-    );
-    if (this.closing) return;
-    // 3. Only now may votes and acknowledgements leave.
-    const late = early.length > 0 ? rd.messages.filter((m) => !sendableBeforePersist(m)) : rd.messages;
-    if (late.length > 0) this.transport.send(coalesceMessages(late, MERGED_APPEND_BYTES));
-    // 4. Restore from the snapshot, then apply committed entries in order.
-    if (rd.snapshot) {
-      this.restoreFrom(rd.snapshot.metadata, rd.snapshot.data);
-      this.log(
-        `installed a snapshot from the leader at index ${rd.snapshot.metadata.index} (${rd.snapshot.data.byteLength} bytes)`,
-      );
-    }
-    for (const entry of rd.committedEntries) this.apply(entry);
-    // 5. Reads confirmed by the leader are served once applied (see reads.onApplied).
-    for (const rs of rd.readStates) this.reads.onReadState(rs.requestId, rs.index);
-  }
-
-  private apply(entry: Entry): void {
-    if (entry.index <= this.applied) return;
-    this.applied = entry.index;
-    if (entry.type === 'confChange') {
-      this.applyConfChange(decodeConfChange(entry.data));
-      return;
-    }
-    const payload = decodePayload(entry.data);
-    switch (payload.kind) {
-      case 'noop':
-      case 'unknown':
-        return;
-      case 'announce':
-        this.book.setClientAddr(payload.id, payload.clientAddr);
-        return;
-      case 'proposal': {
-        const mine = this.token.equals(payload.token);
-        let result: unknown;
-        try {
-          result = this.sm.apply(payload.command, { index: entry.index, term: entry.term });
-        } catch (err) {
-          this.log(`state machine failed to apply entry ${entry.index}: ${(err as Error)?.message ?? err}`);
-          if (mine) this.proposals.get(payload.seq)?.reject(err);
-          return;
-        }
-        if (mine) this.proposals.get(payload.seq)?.resolve(result);
-        return;
-      }
-    }
-  }
-
-  private applyConfChange(change: ConfChange): void {
-    const wasMember = this.book.has(change.nodeId);
-    this.book.apply(change);
-    if (change.type === 'removeNode') {
-      this.routes.delete(change.nodeId);
-      if (change.nodeId === this.id) this.log('this node was removed from the cluster');
-      else this.transport.dropPeer(change.nodeId);
-    } else if (change.type === 'addVoter' && wasMember) {
-      this.log(`${change.nodeId} is now a voter`);
-    }
-  }
-
-  private restoreFrom(metadata: SnapshotMetadata, data: Uint8Array | Uint8Array[]): void {
-    const { header, image } = decodeSnapshotImage(data);
-    this.sm.restore(image, { index: metadata.index, term: metadata.term });
-    this.book = MemberBook.fromJSON(header.members);
-    this.applied = metadata.index;
-    this.snapshotIndex = metadata.index;
-  }
-
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.snapshotEvery) return;
-    const index = this.applied;
-    const image = encodeSnapshotImage({ members: this.book.toJSON() }, this.sm.snapshot());
-    await this.storage.createSnapshot(index, this.core.confStateAt(index), image, this.keepEntries);
-    this.snapshotIndex = index;
-  }
-
-  private onSoftState(soft: SoftState): void {
-    const previous = this.lastSoft;
-    this.lastSoft = soft;
-    const term = this.core.status().term;
-    if (soft.role !== previous.role) {
-      const lead = soft.role === 'follower' && soft.lead !== null ? ` (leader ${soft.lead})` : '';
-      this.log(`became ${soft.role} in term ${term}${lead}`);
-    } else if (soft.lead !== previous.lead && soft.lead !== null) {
-      this.log(`follows leader ${soft.lead} in term ${term}`);
-    }
-    if (soft.lead !== previous.lead) {
-      // Requests sent to the old leader may be lost with it.
-      this.reads.reissueAll();
-      this.retryAwaitingLeader();
-    }
-    const status = this.status();
-    for (const listener of [...this.roleListeners]) {
-      try {
-        listener(status);
-      } catch (err) {
-        this.log(`role listener failed: ${(err as Error)?.message ?? err}`);
-      }
-    }
   }
 
   // =====================================================================================
@@ -670,90 +330,62 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   // =====================================================================================
 
   private confMembers(): string[] {
-    const conf = this.core.status().confState;
+    const conf = this.driver.coreStatus().confState;
     return [...conf.voters, ...conf.learners];
   }
 
   isMemberOfCluster(): boolean {
-    return this.confMembers().includes(this.id) || this.book.has(this.id);
+    return this.confMembers().includes(this.id) || this.driver.inBook(this.id);
   }
 
   /**
-   * Proposes `change` until `done()` holds (it is applied here), retrying while the leader
-   * refuses (another change in progress, no leader yet) until the membership deadline.
+   * Proposes `change` until `done()` holds (it is applied here), proposing again while the
+   * leader refuses (another change in progress, no leader yet), until the membership deadline.
    */
   private async changeMembership(change: ConfChange, done: () => boolean): Promise<void> {
-    const deadline = Date.now() + this.membershipTimeoutMs;
+    const deadline = this.clock.now() + this.membershipTimeoutMs;
     let lastRefusal = 'no leader known';
     while (!done()) {
       if (this.closing) throw new ClosedError(`raft node ${this.id} is closed`);
-      if (Date.now() > deadline) {
+      if (this.clock.now() > deadline) {
         throw new MembershipError(`${change.type} ${change.nodeId} did not complete in time: ${lastRefusal}`);
       }
       try {
-        this.core.proposeConfChange(change);
-        this.kick();
+        this.driver.proposeConfChange(change);
       } catch (err) {
         if (!(err instanceof RaftError)) throw err;
         lastRefusal = err.message;
       }
-      await this.membershipChanged(Math.min(1000, Math.max(1, deadline - Date.now())));
+      // Until the membership changes here, or a second passes (then propose again).
+      await this.waitFor(() => false, Math.min(1000, Math.max(1, deadline - this.clock.now())));
     }
   }
 
-  private membershipChanged(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once `condition()` holds, checked whenever the role, the configuration or the
+   * address book changes (and when the node stops), or once `timeoutMs` passed.
+   * `() => false` waits for the next such change.
+   */
+  private waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done() {
-        clearTimeout(timer);
+      if (condition()) {
+        resolve();
+        return;
+      }
+      const offRole = this.driver.onRoleChange(check);
+      const offMembership = this.driver.onMembershipApplied(finish);
+      const cancel = this.clock.after(timeoutMs, finish);
+      function check() {
+        if (condition()) finish();
+      }
+      function finish() {
+        offRole();
+        offMembership();
+        cancel();
         resolve();
       }
-      this.membershipWaiters.push(done);
+      if (this.driver.isStopped) finish();
     });
-  }
-
-  private wakeMembershipWaiters(): void {
-    const waiters = this.membershipWaiters;
-    this.membershipWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /** Leader: promotes each learner whose log has caught up with the commit index. */
-  private maybePromoteLearners(): void {
-    if (this.lastSoft.role !== 'leader') return;
-    const now = Date.now();
-    if (now - this.lastPromotion < this.tickMs * 2) return;
-    const status = this.core.status();
-    if (status.confState.learners.length === 0 || status.progress === null) return;
-    for (const learner of status.confState.learners) {
-      const pr = status.progress[learner];
-      if (!pr || pr.match < status.commit) continue;
-      this.lastPromotion = now;
-      try {
-        this.core.proposeConfChange({ type: 'addVoter', nodeId: learner, context: null });
-        this.log(`promoting ${learner} to voter (caught up at ${pr.match})`);
-        this.kick();
-      } catch (err) {
-        if (!(err instanceof RaftError)) throw err;
-      }
-      return; // one change at a time
-    }
-  }
-
-  /** Replicates this node's client address when the book does not have it yet. */
-  private maybeAnnounce(): void {
-    if (this.clientAddr === null || this.lastSoft.lead === null) return;
-    const known = this.book.get(this.id);
-    if (!known || known.clientAddr === this.clientAddr) return;
-    const now = Date.now();
-    if (now - this.lastAnnounce < 2000) return;
-    this.lastAnnounce = now;
-    try {
-      this.core.propose(encodeAnnounce(this.id, this.clientAddr));
-      this.kick();
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
-    }
   }
 
   /** A node started with `join` asks its cluster to add it, unless it is a member already. */
@@ -761,7 +393,10 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     if (!this.join || this.isMemberOfCluster()) return;
     this.log('asking the cluster to add this node');
     await this.join({ id: this.id, peerAddr: this.peerAddr, clientAddr: this.clientAddr });
-    await waitUntil(() => this.isMemberOfCluster() || this.closed, this.membershipTimeoutMs);
+    const deadline = this.clock.now() + this.membershipTimeoutMs;
+    while (!this.isMemberOfCluster() && !this.closed && this.clock.now() < deadline) {
+      await this.waitFor(() => this.isMemberOfCluster() || this.closed, deadline - this.clock.now());
+    }
     if (!this.isMemberOfCluster()) {
       throw new MembershipError(`node ${this.id} was added but has not heard from the cluster's leader`);
     }
@@ -770,52 +405,29 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
   /** Sets the client address this node advertises (known only once the client port is bound). */
   setClientAddr(address: string | null): void {
     this.clientAddr = address;
+    this.driver.setClientAddr(address);
   }
 
   /** The peer address configured must match what the cluster knows for this node. */
   private checkOwnAddress(): void {
-    const known = this.book.get(this.id)?.peerAddr ?? this.routes.get(this.id);
+    const known = this.driver.knownPeerAddr(this.id);
     if (known !== undefined && known !== '' && known !== this.peerAddr) {
+      this.driver.stop(null);
       throw new ClusterMismatchError(
         `this node's peer address is ${this.peerAddr}, but its cluster knows ${this.id} at ${known}`,
       );
     }
   }
 
-  // =====================================================================================
-  // Routing
-  // =====================================================================================
-
-  private resolve(peer: string): string | undefined {
-    const known = this.book.get(peer)?.peerAddr;
-    return known !== undefined && known !== '' ? known : this.routes.get(peer);
-  }
-
-  private learnAddress(peer: string, addr: string): void {
-    if (!this.book.get(peer)?.peerAddr && !this.routes.has(peer)) this.routes.set(peer, addr);
-  }
-
-  private noteRoutes(entries: Entry[]): void {
-    for (const entry of entries) {
-      if (entry.type !== 'confChange') continue;
-      const change = decodeConfChange(entry.data);
-      const address = decodeMemberContext(change.context);
-      if (address) this.routes.set(change.nodeId, address.peerAddr);
-    }
-  }
-
   private adoptClusterId(clusterId: string): void {
-    this.clusterId = clusterId;
     const identity = this.storage.identity();
     void this.storage
       .setIdentity({ nodeId: this.id, clusterId, initialCluster: identity?.initialCluster ?? null })
-      .catch((err) => this.fail(err));
+      .catch((err) => {
+        this.log(`fatal: cannot record cluster id: ${(err as Error)?.message ?? err}`);
+        void this.close();
+      });
   }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /**

@@ -5,7 +5,8 @@
 interface ScheduledEvent {
   time: number;
   seq: number;
-  run: () => void;
+  /** Null once cancelled (skipped when due, not counted as an event). */
+  run: (() => void) | null;
 }
 
 export class EventQueue {
@@ -13,20 +14,48 @@ export class EventQueue {
   now = 0;
   private heap: ScheduledEvent[] = [];
   private seq = 0;
+  /** Callbacks deferred to the end of the event being run (see `defer`). */
+  private deferred: (() => void)[] | null = null;
 
-  /** Runs `run` after `delayMs` of virtual time (0: after everything already due now). */
-  schedule(delayMs: number, run: () => void): void {
-    this.push({ time: this.now + Math.max(0, delayMs), seq: this.seq++, run });
+  /**
+   * Runs `run` after `delayMs` of virtual time (0: after everything already due now).
+   * Returns a function that cancels it.
+   */
+  schedule(delayMs: number, run: () => void): () => void {
+    const event: ScheduledEvent = { time: this.now + Math.max(0, delayMs), seq: this.seq++, run };
+    this.push(event);
+    return () => {
+      event.run = null;
+    };
   }
 
-  /** Pops and runs the next event if it is due by `until`. Returns false when none is. */
+  /**
+   * Runs `run` once the current event is over, as part of it (Node's setImmediate after an
+   * I/O callback); outside an event, as the next event now.
+   */
+  defer(run: () => void): void {
+    if (this.deferred) this.deferred.push(run);
+    else this.schedule(0, run);
+  }
+
+  /** Pops and runs the next event (and what it deferred) if it is due by `until`. False when none is. */
   runNext(until: number): boolean {
-    const next = this.heap[0];
-    if (next === undefined || next.time > until) return false;
-    this.pop();
-    this.now = next.time;
-    next.run();
-    return true;
+    for (;;) {
+      const next = this.heap[0];
+      if (next === undefined || next.time > until) return false;
+      this.pop();
+      if (next.run === null) continue;
+      this.now = next.time;
+      const deferred: (() => void)[] = [];
+      this.deferred = deferred;
+      try {
+        next.run();
+        for (let i = 0; i < deferred.length; i++) deferred[i]();
+      } finally {
+        this.deferred = null;
+      }
+      return true;
+    }
   }
 
   private push(event: ScheduledEvent): void {

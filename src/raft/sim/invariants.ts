@@ -1,5 +1,6 @@
 import type { Entry, Ready, Snapshot } from '../core/index.js';
 import { decodeRequest } from '../kv/index.js';
+import { decodePayload } from '../runtime/entry-payload.js';
 import type { NodeObserver, SimNode } from './sim-node.js';
 
 /** A broken Raft safety property. The message says which, where and how. */
@@ -164,11 +165,14 @@ function describe(e: LoggedEntry): string {
   return `{term ${e.term}, ${e.type}, ${text.length > 80 ? `${text.slice(0, 80)}…` : JSON.stringify(text)}}`;
 }
 
-/** A normal entry's KV request as JSON (values as text), or its raw text when it is not one. */
+/** A normal entry's KV request as JSON (values as text), or what else the runtime put there. */
 function describeCommand(data: Uint8Array): string {
-  if (data.byteLength === 0) return '(no-op)';
+  const payload = decodePayload(data);
+  if (payload.kind === 'noop') return '(no-op)';
+  if (payload.kind === 'announce') return `(announce ${payload.id} at ${payload.clientAddr})`;
+  if (payload.kind === 'unknown') return new TextDecoder().decode(data);
   try {
-    return JSON.stringify(decodeRequest(data), (_, v) =>
+    return JSON.stringify(decodeRequest(payload.command), (_, v) =>
       v instanceof Uint8Array ? new TextDecoder().decode(v) : v,
     );
   } catch {

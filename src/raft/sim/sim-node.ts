@@ -6,12 +6,10 @@ import {
   type Message,
   type ProposalResult,
   type RaftConfig,
-  RaftCore,
-  RaftError,
+  type RaftCore,
   type Ready,
   type Rng,
   type Snapshot,
-  sendableBeforePersist,
 } from '../core/index.js';
 import {
   decodeRequest,
@@ -22,10 +20,18 @@ import {
   KvStateMachine,
   LeaderLeaseClock,
 } from '../kv/index.js';
+import type { ReplicatedStateMachine } from '../replica.js';
+import { bootstrapEntries } from '../runtime/cluster-config.js';
+import { RaftDriver } from '../runtime/driver.js';
+import type { DriverClock } from '../runtime/driver-io.js';
+import { TOKEN_BYTES } from '../runtime/entry-payload.js';
 import type { EventQueue } from './event-queue.js';
+import { concat, SimDisk } from './sim-disk.js';
 
 /** Virtual milliseconds before a revoke that did not take effect is proposed again. */
 const RETRY_REVOKE_MS = 200;
+/** How long a server works on one client request (the client's own attempt timeout is the same). */
+const REQUEST_TIMEOUT_MS = 250;
 
 /** A client request as a server receives it. */
 export type ServerCall =
@@ -97,86 +103,132 @@ export interface SimNodeOptions {
   debugLog?: (line: string) => void;
 }
 
-interface PendingCommand {
-  reply: (reply: ServerReply) => void;
-  /** Set for a read through the log: the key to read once the entry is applied. */
-  readKey?: string;
-}
-
 /**
- * One simulated server: a RaftCore over MemoryRaftStorage (which survives crashes: it is
- * the disk), kvkit's real replicated key space (`KvStateMachine` of src/raft/kv, lost on
- * crash, rebuilt from snapshot + log), the leader's lease clock, and the runtime loop of the
- * real node: tick, step, and handle each Ready asynchronously (persist, send, apply, advance)
- * while new input keeps arriving.
+ * One simulated server: kvkit's real Raft driver (src/raft/runtime/driver.ts, what the
+ * production node runs: Ready loop, merging per peer, early send, proposals, read barriers,
+ * apply, snapshots, learner promotion) on virtual time, over MemoryRaftStorage behind a
+ * delayed disk (which survives crashes: what it completed is persisted), with kvkit's real
+ * replicated key space (`KvStateMachine` of src/raft/kv, lost on crash, rebuilt from snapshot
+ * + log) and the leader's lease clock. The harness adds only what a real server's
+ * surroundings do: the disk, the network, the clock, client requests, crashes.
  */
 export class SimNode {
   readonly id: string;
   readonly storage: MemoryRaftStorage;
-  core: RaftCore | null = null;
+  driver: RaftDriver | null = null;
   sm: KvStateMachine;
   /** Index of the last entry applied to `sm` (commands, no-ops and configuration changes). */
   appliedIndex = 0;
-  /** Bumped on every start and crash; stale callbacks compare it and do nothing. */
+  /** Bumped on every start and crash. */
   incarnation = 0;
   /** Stopped for good (removed from the cluster). */
   retired = false;
+  private disk: SimDisk | null = null;
   private leaseClock: LeaderLeaseClock | null = null;
-  private writing: Ready | null = null;
-  private pendingCommands = new Map<string, PendingCommand>();
-  private pendingReads = new Map<string, { key: string; reply: (reply: ServerReply) => void }>();
-  private readsAwaitingApply: { index: number; key: string; reply: (reply: ServerReply) => void }[] = [];
-  private readSeq = 0;
   /** Events of the command being applied (the state machine reports them synchronously). */
   private applyEvents: KvEvent[] = [];
+  /** What the last `apply` did, for the observer's `onApplied`. */
+  private lastCommand: AppliedCommand | null = null;
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
-    this.storage = new MemoryRaftStorage(
-      opts.bootstrapVoters.length > 0 ? { voters: opts.bootstrapVoters, learners: [] } : undefined,
-    );
+    this.storage = new MemoryRaftStorage();
+    if (opts.bootstrapVoters.length > 0) {
+      // What `kvkit raft start --initial-cluster` writes: one committed addVoter per member.
+      const entries = bootstrapEntries(
+        Object.fromEntries(opts.bootstrapVoters.map((id) => [id, `${id}.sim:1`])),
+      );
+      this.storage.append(entries);
+      this.storage.setHardState({ term: 1, vote: null, commit: entries.length });
+    }
     this.sm = this.newStateMachine();
   }
 
   get up(): boolean {
-    return this.core !== null;
+    return this.driver !== null;
+  }
+
+  get core(): RaftCore | null {
+    return this.driver?.core ?? null;
   }
 
   start(): void {
-    if (this.core || this.retired) return;
+    if (this.driver || this.retired) return;
     this.incarnation++;
-    this.core = new RaftCore({
-      ...this.opts.raft,
-      id: this.id,
-      storage: this.storage,
-      rng: { nextInt: (n) => this.opts.rng.nextInt(n) },
-    });
-    const snapshot = this.storage.snapshot();
+    const { queue, rng } = this.opts;
+    const disk = new SimDisk(this.storage, queue, () => rng.next() * this.opts.diskDelayMaxMs);
+    this.disk = disk;
     this.sm = this.newStateMachine();
-    this.restoreStateMachine(snapshot);
-    // The real leader lease clock, on virtual time: a run stays a function of its seed.
-    this.leaseClock = new LeaderLeaseClock(this.sm, {
-      now: () => this.opts.queue.now,
-      retryMs: RETRY_REVOKE_MS,
-      proposeRevoke: (lease) => this.proposeRevoke(lease),
+    const sm = this.sm;
+    const observer = this.opts.observer;
+    const token = Uint8Array.from({ length: TOKEN_BYTES }, () => rng.nextInt(256));
+    this.driver = new RaftDriver({
+      id: this.id,
+      disk,
+      clock: simClock(queue),
+      send: (messages) => {
+        for (const message of messages) this.opts.send(this.id, message);
+      },
+      stateMachine: this.replicated(sm),
+      token,
+      raft: { ...this.opts.raft, rng: { nextInt: (n) => rng.nextInt(n) } },
+      tickMs: this.opts.tickMs,
+      // Random phase so nodes do not tick in lockstep.
+      firstTickMs: rng.next() * this.opts.tickMs,
+      snapshotEvery: this.opts.snapshotEvery,
+      keepEntries: this.opts.retainEntries,
+      observer: {
+        onPersisted: (ready) => {
+          this.opts.debugLog?.(`${this.id} ready ${describeReady(ready)}`);
+          observer.onPersisted(this, ready);
+        },
+        onApply: (entry) => observer.onApply(this, entry),
+        onApplied: (entry) => {
+          this.appliedIndex = entry.index;
+          const command = this.lastCommand;
+          this.lastCommand = null;
+          observer.onApplied(this, entry, command);
+        },
+        onRestoreSnapshot: (snapshot) => observer.onRestoreSnapshot(this, snapshot),
+        onRestored: (index) => {
+          this.appliedIndex = index;
+          this.applyEvents = [];
+          observer.onRestored(this, index);
+        },
+        onSnapshotTaken: (index, parts) => observer.onSnapshotTaken(this, index, concat(parts)),
+        onTick: () => this.leaseClock?.tick(this.driver?.isLeader() ?? false),
+      },
+      log: (line) => this.opts.debugLog?.(`${this.id} ${line}`),
+      onFatal: (err) => {
+        throw err;
+      },
     });
-    // Random phase so nodes do not tick in lockstep.
-    this.scheduleTick(this.opts.rng.next() * this.opts.tickMs);
-    this.pump();
+    // The real leader lease clock, on virtual time, proposing as the node's LeaseExpiryClock does.
+    this.leaseClock = new LeaderLeaseClock(sm, {
+      now: () => queue.now,
+      retryMs: RETRY_REVOKE_MS,
+      proposeRevoke: (lease) => {
+        this.driver?.propose(
+          encodeRequest({ cmd: { op: 'leaseRevoke', lease } }),
+          { timeoutMs: 1000 },
+          () => {},
+        );
+        return true;
+      },
+    });
   }
 
-  /** Power loss: everything not yet persisted (the Ready being written, memory) is gone. */
+  /** Power loss: everything not yet persisted (writes in flight, memory) is gone. */
   crash(): void {
-    if (!this.core) return;
+    if (!this.driver) return;
     this.opts.debugLog?.(`${this.id} CRASH`);
-    this.core = null;
+    this.driver.stop(null);
+    this.driver = null;
+    this.disk?.crash();
+    this.disk = null;
     this.leaseClock?.close();
     this.leaseClock = null;
     this.incarnation++;
-    this.writing = null;
-    this.pendingCommands.clear();
-    this.pendingReads.clear();
-    this.readsAwaitingApply = [];
   }
 
   retire(): void {
@@ -185,46 +237,39 @@ export class SimNode {
   }
 
   deliver(message: Message): void {
-    if (!this.core) return;
-    this.core.step(message);
-    this.pump();
+    this.driver?.step(message);
   }
 
-  /** A client request arriving at this server. */
+  /** A client request arriving at this server, served as the client port serves it. */
   handleClient(call: ServerCall, reply: (reply: ServerReply) => void): void {
-    const core = this.core;
-    if (!core) return;
-    try {
-      if (call.kind === 'read' && call.viaIndex) {
-        const requestId = `${this.id}/${this.incarnation}/${++this.readSeq}`;
-        core.readIndex(requestId);
-        this.pendingReads.set(requestId, { key: call.key, reply });
-      } else if (call.kind === 'read') {
-        core.propose(encodeRequest(logReadRequest(call.client, call.seq)));
-        this.pendingCommands.set(`${call.client}:${call.seq}`, { reply, readKey: call.key });
-      } else {
-        core.propose(encodeRequest(call.request));
-        this.pendingCommands.set(`${call.request.client}:${call.request.seq}`, { reply });
-      }
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
-      reply({ kind: 'refused' });
+    const driver = this.driver;
+    if (!driver) return;
+    const sm = this.sm;
+    const refuse = () => reply({ kind: 'refused' });
+    const timeout = { timeoutMs: REQUEST_TIMEOUT_MS };
+    if (call.kind === 'read' && call.viaIndex) {
+      driver.readBarrier(timeout, (err) =>
+        err ? refuse() : reply({ kind: 'read', pair: sm.get(call.key) }),
+      );
+    } else if (call.kind === 'read') {
+      // Answered as the entry applies, before anything after it in the log.
+      driver.propose(encodeRequest(logReadRequest(call.client, call.seq)), timeout, (err) =>
+        err ? refuse() : reply({ kind: 'read', pair: sm.get(call.key) }),
+      );
+    } else {
+      driver.propose(encodeRequest(call.request), timeout, (err, result) =>
+        err ? refuse() : reply({ kind: 'command', result: result as KvResult }),
+      );
     }
-    this.pump();
   }
 
   /** Admin request on this node (the simulator calls it on the leader). Throws RaftError on refusal. */
   proposeConfChange(change: ConfChange): ProposalResult | null {
-    if (!this.core) return null;
-    const result = this.core.proposeConfChange(change);
-    this.pump();
-    return result;
+    return this.driver?.proposeConfChange(change) ?? null;
   }
 
   transferLeadership(to: string): void {
-    if (!this.core) return;
-    this.core.transferLeadership(to);
-    this.pump();
+    this.driver?.transferLeadership(to);
   }
 
   private newStateMachine(): KvStateMachine {
@@ -233,133 +278,37 @@ export class SimNode {
     return sm;
   }
 
-  /** Loads a snapshot into the state machine; an empty image is the bootstrap snapshot's. */
-  private restoreStateMachine(snapshot: Snapshot): void {
-    const { index, term } = snapshot.metadata;
-    if (snapshot.data.byteLength > 0) this.sm.restore(snapshot.data, { index, term });
-    this.appliedIndex = index;
-    this.applyEvents = [];
-    this.opts.observer.onRestored(this, index);
+  /** The key space as the driver sees it, recording what each command did for the checkers. */
+  private replicated(sm: KvStateMachine): ReplicatedStateMachine {
+    return {
+      apply: (command, ctx) => {
+        const request = decodeRequest(command);
+        const revoked = request.cmd.op === 'leaseRevoke' ? sm.list('') : [];
+        this.applyEvents = [];
+        const result = sm.apply(command, ctx);
+        const events = this.applyEvents;
+        this.applyEvents = [];
+        this.lastCommand = {
+          request,
+          result,
+          events,
+          revoked: revoked.filter((pair) => events.some((e) => e.key === pair.key && e.state === null)),
+        };
+        return result;
+      },
+      snapshot: () => sm.snapshot(),
+      restore: (image, ctx) => sm.restore(image, ctx),
+    };
   }
+}
 
-  /** The lease clock's revoke, proposed like the real node's: no client session. */
-  private proposeRevoke(lease: number): boolean {
-    const core = this.core;
-    if (!core) return false;
-    try {
-      core.propose(encodeRequest({ cmd: { op: 'leaseRevoke', lease } }));
-    } catch (err) {
-      if (err instanceof RaftError) return false;
-      throw err;
-    }
-    this.pump();
-    return true;
-  }
-
-  private scheduleTick(delay: number): void {
-    const incarnation = this.incarnation;
-    this.opts.queue.schedule(delay, () => {
-      if (this.incarnation !== incarnation || !this.core) return;
-      this.core.tick();
-      this.leaseClock?.tick(this.core.status().role === 'leader');
-      this.pump();
-      this.scheduleTick(this.opts.tickMs);
-    });
-  }
-
-  /** Starts writing the next Ready unless one is already being written. */
-  private pump(): void {
-    const core = this.core;
-    if (!core || this.writing || !core.hasReady()) return;
-    const ready = core.ready();
-    this.writing = ready;
-    // The leader's replication traffic leaves while the write is under way (thesis §10.2.1).
-    for (const message of ready.messages)
-      if (sendableBeforePersist(message)) this.opts.send(this.id, message);
-    const incarnation = this.incarnation;
-    this.opts.queue.schedule(this.opts.rng.next() * this.opts.diskDelayMaxMs, () => {
-      if (this.incarnation === incarnation) this.finishReady(ready);
-    });
-  }
-
-  /** The Ready's write completed: now send, apply, advance — in the order `Ready` prescribes. */
-  private finishReady(ready: Ready): void {
-    const core = this.core as RaftCore;
-    this.opts.debugLog?.(`${this.id} ready ${describeReady(ready)}`);
-    this.storage.persist(ready);
-    this.opts.observer.onPersisted(this, ready);
-    for (const message of ready.messages)
-      if (!sendableBeforePersist(message)) this.opts.send(this.id, message);
-    if (ready.snapshot) {
-      this.opts.observer.onRestoreSnapshot(this, ready.snapshot);
-      this.restoreStateMachine(ready.snapshot);
-    }
-    for (const entry of ready.committedEntries) this.apply(entry);
-    for (const rs of ready.readStates) {
-      const read = this.pendingReads.get(rs.requestId);
-      if (!read) continue;
-      this.pendingReads.delete(rs.requestId);
-      this.readsAwaitingApply.push({ index: rs.index, key: read.key, reply: read.reply });
-    }
-    core.advance(ready);
-    this.writing = null;
-    this.serveReads();
-    this.maybeSnapshot();
-    this.pump();
-  }
-
-  private apply(entry: Entry): void {
-    this.opts.observer.onApply(this, entry);
-    this.appliedIndex = entry.index;
-    if (entry.type !== 'normal' || entry.data.byteLength === 0) {
-      this.opts.observer.onApplied(this, entry, null);
-      return;
-    }
-    // Decoded here only to route the answer; the state machine applies the bytes, as the real node does.
-    const request = decodeRequest(entry.data);
-    const revoked = request.cmd.op === 'leaseRevoke' ? this.sm.list('') : [];
-    this.applyEvents = [];
-    const result = this.sm.apply(entry.data, { index: entry.index, term: entry.term });
-    const events = this.applyEvents;
-    this.applyEvents = [];
-    this.opts.observer.onApplied(this, entry, {
-      request,
-      result,
-      events,
-      revoked: revoked.filter((pair) => events.some((e) => e.key === pair.key && e.state === null)),
-    });
-    if (request.client === undefined) return;
-    const key = `${request.client}:${request.seq}`;
-    const pending = this.pendingCommands.get(key);
-    if (!pending) return;
-    this.pendingCommands.delete(key);
-    pending.reply(
-      pending.readKey === undefined
-        ? { kind: 'command', result }
-        : { kind: 'read', pair: this.sm.get(pending.readKey) },
-    );
-  }
-
-  private serveReads(): void {
-    const ready = this.readsAwaitingApply.filter((r) => r.index <= this.appliedIndex);
-    if (ready.length === 0) return;
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => r.index > this.appliedIndex);
-    for (const r of ready) r.reply({ kind: 'read', pair: this.sm.get(r.key) });
-  }
-
-  private maybeSnapshot(): void {
-    const core = this.core as RaftCore;
-    const snapIndex = this.storage.snapshot().metadata.index;
-    if (this.appliedIndex - snapIndex < this.opts.snapshotEvery) return;
-    const image = this.sm.snapshot();
-    this.opts.observer.onSnapshotTaken(this, this.appliedIndex, image);
-    this.storage.createSnapshot(
-      this.appliedIndex,
-      core.confStateAt(this.appliedIndex),
-      image,
-      this.opts.retainEntries,
-    );
-  }
+/** The driver's clock on virtual time: timers are events of the queue, "soon" the end of the current one. */
+function simClock(queue: EventQueue): DriverClock {
+  return {
+    now: () => queue.now,
+    after: (ms, run) => queue.schedule(ms, run),
+    soon: (run) => queue.defer(run),
+  };
 }
 
 function describeReady(rd: Ready): string {
