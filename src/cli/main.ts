@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import '../backends/index.js';
+import { redactSecrets, secretsInUrl } from '../secrets/redact.js';
 import { createStore } from '../store/create-store.js';
 import { KVError } from '../store/errors.js';
 import { type CliContext, type CommandModule, DEFAULT_STORE_URL } from './context.js';
@@ -30,6 +31,10 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;
 
+/** Secrets every line on stderr is cleaned of: those of the --store URL, once it is known. */
+const secrets: string[] = [];
+const redact = (text: string): string => redactSecrets(text, secrets);
+
 async function main(argv: string[]): Promise<number> {
   const [group] = argv;
   if (!group || group === '--help' || group === '-h' || group === 'help' || !groups[group]) {
@@ -41,12 +46,13 @@ async function main(argv: string[]): Promise<number> {
     (typeof values.store === 'string' ? values.store : undefined) ??
     process.env.KVKIT_STORE ??
     DEFAULT_STORE_URL;
+  secrets.push(...secretsInUrl(url));
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   const ctx: CliContext = {
     openStore: () => createStore(url),
     stdout: (t) => process.stdout.write(`${t}\n`),
-    stderr: (t) => process.stderr.write(`${t}\n`),
+    stderr: (t) => process.stderr.write(`${redact(t)}\n`),
     signal: stop.signal,
   };
   const module = await groups[group]();
@@ -59,9 +65,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) process.stderr.write(`usage: ${err.message}\n`);
-    else if (err instanceof KVError) process.stderr.write(`kvkit: ${err.code}: ${err.message}\n`);
-    else process.stderr.write(`kvkit: ${(err as Error)?.stack ?? String(err)}\n`);
+    // Messages are redacted where they are made; this is the last line of defence (a library's error).
+    if (err instanceof UsageError) process.stderr.write(`usage: ${redact(err.message)}\n`);
+    else if (err instanceof KVError) process.stderr.write(`kvkit: ${err.code}: ${redact(err.message)}\n`);
+    else process.stderr.write(`kvkit: ${redact((err as Error)?.stack ?? String(err))}\n`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );

@@ -46,3 +46,28 @@ export function redactSecrets(text: string, secrets: ReadonlyArray<string | unde
   }
   return out;
 }
+
+/**
+ * The secrets a store URL carries, whether or not it parses: the password of `user:pass@`
+ * (a lone `token@` too) and every secret query parameter, as written and percent-decoded.
+ * For redacting them from text that did not come through {@link redactUrl} (a library's error).
+ */
+export function secretsInUrl(url: string): string[] {
+  const found: string[] = [];
+  const userinfo = /^[a-z][a-z0-9+.-]*:(?:\/\/)?([^?#]*)@/i.exec(url)?.[1];
+  if (userinfo) {
+    const colon = userinfo.indexOf(':');
+    found.push(colon < 0 ? userinfo : userinfo.slice(colon + 1));
+  }
+  for (const match of url.matchAll(new RegExp(SECRET_PARAMS.source, 'gi'))) {
+    found.push(match[0].slice(match[1].length));
+  }
+  const withDecoded = found.flatMap((secret) => {
+    try {
+      return [secret, decodeURIComponent(secret.replace(/\+/g, ' '))];
+    } catch {
+      return [secret];
+    }
+  });
+  return [...new Set(withDecoded.filter((s) => s.length > 0))];
+}
