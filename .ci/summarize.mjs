@@ -5,8 +5,9 @@
 //    that did not pass, although vitest marks those tests "skipped" and counts 0 failures;
 //  - a failed file with no tests at all as one failure;
 //  - a report whose own `success` is false (e.g. an unhandled error) as at least one failure;
-//  - a missing or unreadable report as one failure.
-// Exits 1 when anything failed. Usage: node .ci/summarize.mjs REPORT.json [...]
+//  - a missing or unreadable report as one failure;
+//  - a test runner that exited non-zero (--runner-status N) with nothing else failed as one failure.
+// Exits 1 when anything failed. Usage: node .ci/summarize.mjs [--runner-status N] REPORT.json [...]
 import { existsSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
@@ -16,7 +17,14 @@ let skipped = 0;
 let files = 0;
 const problems = [];
 
-for (const file of process.argv.slice(2)) {
+const args = process.argv.slice(2);
+let runnerStatus = 0;
+if (args[0] === '--runner-status') {
+  runnerStatus = Number(args[1]);
+  args.splice(0, 2);
+}
+
+for (const file of args) {
   let report;
   try {
     if (!existsSync(file)) throw new Error('the test runner did not finish');
@@ -49,6 +57,10 @@ for (const file of process.argv.slice(2)) {
     failedHere = 1;
   }
   failed += failedHere;
+}
+if (runnerStatus !== 0 && failed === 0) {
+  problems.push(`the test runner exited with ${runnerStatus} though no report shows a failure`);
+  failed = 1;
 }
 if (passed + failed === 0) {
   problems.push('no test ran');

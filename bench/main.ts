@@ -7,7 +7,7 @@ import { benchEtcd } from './backends/etcd.js';
 import { benchZookeeper } from './backends/zookeeper.js';
 import { type BenchRow, printTable, ratioTable, writeResults } from './lib/measure.js';
 
-const benches: Record<ServerKind, (endpoint: string) => Promise<BenchRow[]>> = {
+const benches: Partial<Record<ServerKind, (endpoint: string) => Promise<BenchRow[]>>> = {
   etcd: (endpoint) => benchEtcd(endpoint),
   consul: (endpoint) => benchConsul(endpoint),
   zookeeper: (endpoint) => benchZookeeper(endpoint),
@@ -19,10 +19,12 @@ const kinds = (values.only?.split(',') ?? Object.keys(benches)) as ServerKind[];
 await requireDocker();
 const rows: BenchRow[] = [];
 for (const kind of kinds) {
+  const bench = benches[kind];
+  if (!bench) throw new Error(`no backend benchmark for ${kind} (have: ${Object.keys(benches).join(', ')})`);
   const server = await startServer(kind);
   try {
     console.error(`[bench] ${kind} at ${server.endpoint}`);
-    rows.push(...(await benches[kind](server.endpoint)));
+    rows.push(...(await bench(server.endpoint)));
   } finally {
     await server.close();
   }

@@ -11,6 +11,12 @@ WAIT="${DOCKER_WAIT_SECONDS:-60}"
 
 log() { printf '[install-docker] %s\n' "$*" >&2; }
 
+# Two test runs starting at once must not install or start Docker twice.
+if [ -w /var/lock ]; then
+  exec 9>/var/lock/kvkit-install-docker.lock
+  flock 9
+fi
+
 # A client may already exist (e.g. /usr/local/bin/docker); what matters is the daemon.
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,11 +1,11 @@
 /**
  * Measures the integration harness: how long startServer(), restart() and close() take per kind.
- * Usage: npx tsx scripts/time-servers.ts [rounds=3] [etcd consul zookeeper]
+ * Usage: npx tsx scripts/time-servers.ts [rounds=3] [etcd consul zookeeper redis]
  * (source the env file written by scripts/ci-integration-setup.sh first to use the local images)
  */
 import { type ServerKind, startServer } from '../test/integration/servers.js';
 
-const KINDS: ServerKind[] = ['etcd', 'consul', 'zookeeper'];
+const KINDS: ServerKind[] = ['etcd', 'consul', 'zookeeper', 'redis'];
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();

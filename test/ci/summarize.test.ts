@@ -45,13 +45,20 @@ function reportOf(part: string, success: boolean): Report {
 }
 
 function summarize(...reports: (Report | string)[]): { status: number | null; lines: string[] } {
+  return summarizeWith([], ...reports);
+}
+
+function summarizeWith(
+  flags: string[],
+  ...reports: (Report | string)[]
+): { status: number | null; lines: string[] } {
   const paths = reports.map((r, i) => {
     if (typeof r === 'string') return r;
     const path = join(dir, `report-${i}-${Math.random().toString(36).slice(2)}.json`);
     writeFileSync(path, JSON.stringify(r));
     return path;
   });
-  const run = spawnSync(process.execPath, [SUMMARIZE, ...paths], { cwd: ROOT, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [SUMMARIZE, ...flags, ...paths], { cwd: ROOT, encoding: 'utf8' });
   return { status: run.status, lines: run.stdout.trimEnd().split('\n') };
 }
 
@@ -87,6 +94,12 @@ describe('.ci/summarize.mjs', () => {
     const { status, lines } = summarize(reportOf('passes', true));
     expect(lines.at(-1)).toBe('1 passed, 0 failed, 1 skipped');
     expect(status).toBe(0);
+  });
+
+  it('fails when the test runner exited non-zero, though its report shows no failure', () => {
+    const { status, lines } = summarizeWith(['--runner-status', '1'], reportOf('passes', true));
+    expect(lines.at(-1)).toBe('1 passed, 1 failed, 1 skipped');
+    expect(status).not.toBe(0);
   });
 
   it('fails when a report is missing (the runner did not finish)', () => {

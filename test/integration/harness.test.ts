@@ -1,11 +1,20 @@
 /**
- * Proves the integration harness itself: each server kind starts, answers on its endpoint, keeps
- * the endpoint across restart, runs commands inside the container, and is removed by close().
+ * Proves the integration harness itself: each server kind (etcd, Consul, ZooKeeper, Redis)
+ * starts, answers on its endpoint, keeps the endpoint across restart, runs commands inside the
+ * container, and is removed by close().
  * Fails (not skips) when Docker is missing, unless KVKIT_SKIP_INTEGRATION=1.
  */
+import { spawnSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, requireDocker, type ServerKind, startServer } from './servers.js';
+import {
+  RUN_LABEL,
+  type RunningServer,
+  requireDocker,
+  runId,
+  type ServerKind,
+  startServer,
+} from './servers.js';
 
 const dockerAvailable = await requireDocker();
 
@@ -77,6 +86,35 @@ function zkCommand(endpoint: string, word: string): Promise<string> {
       reject(error);
     });
     socket.connect(port, host, () => socket.write(word));
+  });
+}
+
+/** One Redis command in RESP over a raw socket; the raw reply (one line, or a bulk string). */
+function redisCommand(endpoint: string, args: string[]): Promise<string> {
+  const [host, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')), Number(endpoint.split(':').pop())];
+  const request = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${args[0]} timed out`));
+    }, REQUEST_TIMEOUT_MS);
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('utf8');
+      // A bulk reply ($N) is complete after its second line; any other after its first.
+      const lines = reply.split('\r\n').length - 1;
+      if (lines >= (reply.startsWith('$') && !reply.startsWith('$-1') ? 2 : 1)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(reply);
+      }
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.connect(port, host, () => socket.write(request));
   });
 }
 
@@ -237,15 +275,58 @@ describe.skipIf(!dockerAvailable)('integration harness', () => {
     });
   });
 
-  it.each<ServerKind>(['etcd', 'consul', 'zookeeper'])('close() removes the %s container', async (kind) => {
-    const server = await startServer(kind);
-    const endpoint = server.endpoint;
-    expect(await containerExists(server)).toBe(true);
-    await server.close();
-    expect(await containerExists(server)).toBe(false);
-    expect(await connects(endpoint)).toBe(false);
-    await server.close(); // idempotent
+  describe('redis', () => {
+    let server: RunningServer;
+    beforeAll(async () => {
+      server = await startServer('redis');
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('answers PING on a 127.0.0.1 endpoint', async () => {
+      expect(server.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(await redisCommand(server.endpoint, ['PING'])).toBe('+PONG\r\n');
+    });
+
+    it('runs redis-cli inside the container and sees what the client wrote', async () => {
+      expect(await redisCommand(server.endpoint, ['SET', 'harness:a', 'from-host'])).toBe('+OK\r\n');
+      const got = await server.exec(['redis-cli', 'GET', 'harness:a']);
+      expect(got.exitCode).toBe(0);
+      expect(got.output.trim()).toBe('from-host');
+    });
+
+    it('restart() keeps the endpoint and the data (written to /data when stopped)', async () => {
+      const endpoint = server.endpoint;
+      await redisCommand(endpoint, ['SET', 'harness:kept', 'yes']);
+      await server.restart();
+      expect(server.endpoint).toBe(endpoint);
+      expect(await redisCommand(endpoint, ['GET', 'harness:kept'])).toBe('$3\r\nyes\r\n');
+    });
+
+    it("labels its container with this run's id, so cleaning up after a run touches only its own", () => {
+      const listed = spawnSync(
+        'docker',
+        ['ps', '-q', '--filter', `label=${RUN_LABEL}=${runId()}`, '--filter', 'label=kvkit.kind=redis'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(listed.status).toBe(0);
+      expect(listed.stdout.trim()).not.toBe('');
+    });
   });
+
+  it.each<ServerKind>(['etcd', 'consul', 'zookeeper', 'redis'])(
+    'close() removes the %s container',
+    async (kind) => {
+      const server = await startServer(kind);
+      const endpoint = server.endpoint;
+      expect(await containerExists(server)).toBe(true);
+      await server.close();
+      expect(await containerExists(server)).toBe(false);
+      expect(await connects(endpoint)).toBe(false);
+      await server.close(); // idempotent
+    },
+  );
 
   it('startServer honours an aborted signal', async () => {
     await expect(startServer('etcd', { signal: AbortSignal.abort() })).rejects.toThrow();

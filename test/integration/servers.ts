@@ -1,13 +1,15 @@
 /**
- * Real etcd / Consul / ZooKeeper servers for the integration tests, in Docker via testcontainers.
+ * Real etcd / Consul / ZooKeeper / Redis servers for the integration tests, in Docker via
+ * testcontainers.
  *
  * - Images default to official ones and are overridden by KVKIT_ETCD_IMAGE, KVKIT_CONSUL_IMAGE,
- *   KVKIT_ZOOKEEPER_IMAGE (CI points them at the local builds of scripts/build-images.sh).
+ *   KVKIT_ZOOKEEPER_IMAGE, KVKIT_REDIS_IMAGE (`npm test` sets them: test/setup/integration.ts).
  * - The client port is published on 127.0.0.1 at a host port picked up front, so `endpoint` stays
  *   the same across stop()/start()/restart().
  * - Ryuk (the testcontainers reaper) is off, so every container is removed by close(); containers
- *   carry the label kvkit.test=1, a process-exit hook removes the ones still alive, and
- *   scripts/cleanup-containers.sh removes any leftover.
+ *   carry the labels kvkit.test=1, kvkit.run=$KVKIT_RUN_ID (one test run) and kvkit.pid (the
+ *   process that made it); a process-exit hook removes the ones still alive, the end of the run
+ *   removes its run's, and scripts/cleanup-containers.sh removes leftovers of runs that are over.
  */
 import { spawnSync } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
@@ -22,16 +24,16 @@ import type {
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 
-export type ServerKind = 'etcd' | 'consul' | 'zookeeper';
+export type ServerKind = 'etcd' | 'consul' | 'zookeeper' | 'redis';
 
 export interface RunningServer extends AsyncDisposable {
   kind: ServerKind;
-  /** host:port on 127.0.0.1 of the client port (2379 / 8500 / 2181). Stays the SAME across restart(). */
+  /** host:port on 127.0.0.1 of the client port (2379 / 8500 / 2181 / 6379). Stays the SAME across restart(). */
   endpoint: string;
   /**
    * Stops and starts the same container, resolves once the server answers again. etcd and
-   * ZooKeeper keep their data (it lives in the container); Consul runs `-dev` (in memory) and
-   * comes back EMPTY.
+   * ZooKeeper keep their data (it lives in the container), Redis too (the RDB it writes when
+   * stopped); Consul runs `-dev` (in memory) and comes back EMPTY.
    */
   restart(): Promise<void>;
   /** Container stopped (the endpoint refuses connections) but not removed. */
@@ -51,6 +53,13 @@ const STOP_TIMEOUT_S = 10;
 const EXEC_TIMEOUT_MS = 60_000;
 const DOCKER_CHECK_TIMEOUT_MS = 15_000;
 export const CONTAINER_LABEL = 'kvkit.test';
+/** Containers of one test run carry kvkit.run=<id>: cleaning up after a run touches only its own. */
+export const RUN_LABEL = 'kvkit.run';
+/** This run's id: KVKIT_RUN_ID (set by `.ci/run` and by test/setup/integration.ts), else per process. */
+export function runId(): string {
+  process.env.KVKIT_RUN_ID ||= `pid-${process.pid}`;
+  return process.env.KVKIT_RUN_ID;
+}
 /** Servers accept values (and requests) up to this size: the conformance suite writes 1 MiB. */
 export const MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
@@ -131,6 +140,17 @@ function specFor(kind: ServerKind): ServerSpec {
           (await fourLetterWord(endpoint, 'ruok', signal)) === 'imok' &&
           ((await fourLetterWord(endpoint, 'srvr', signal))?.includes('Mode:') ?? false),
       };
+    case 'redis':
+      return {
+        image: process.env.KVKIT_REDIS_IMAGE || 'redis:7.0',
+        containerPort: 6379,
+        // Both images run `redis-server` in /data (where it writes its RDB when stopped).
+        command: () => ['redis-server', '--bind', '0.0.0.0', '--protected-mode', 'no'],
+        environment: {},
+        // Redis answers PING with +PONG once it has loaded its data (-LOADING before).
+        ready: async (endpoint, signal) =>
+          (await askTcp(endpoint, 'PING\r\n', signal, (reply) => reply.includes('\r\n'))) === '+PONG\r\n',
+      };
   }
 }
 
@@ -149,6 +169,19 @@ async function httpGet(url: string, signal: AbortSignal): Promise<string | undef
 
 /** Sends a ZooKeeper four-letter word and returns the whole reply (the server closes after it). */
 function fourLetterWord(endpoint: string, word: string, signal: AbortSignal): Promise<string | undefined> {
+  return askTcp(endpoint, word, signal, () => false);
+}
+
+/**
+ * Sends `request` and returns what came back once `complete(reply)` holds or the server closed;
+ * undefined on error or after a short timeout.
+ */
+function askTcp(
+  endpoint: string,
+  request: string,
+  signal: AbortSignal,
+  complete: (reply: string) => boolean,
+): Promise<string | undefined> {
   const [host, port] = splitEndpoint(endpoint);
   return new Promise((resolve) => {
     const socket = new Socket();
@@ -164,10 +197,11 @@ function fourLetterWord(endpoint: string, word: string, signal: AbortSignal): Pr
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');
+      if (complete(reply)) finish(reply);
     });
     socket.on('end', () => finish(reply));
     socket.on('error', () => finish(undefined));
-    socket.connect(port, host, () => socket.write(word));
+    socket.connect(port, host, () => socket.write(request));
   });
 }
 
@@ -352,7 +386,13 @@ async function createContainer(
     const container = loopbackContainer(tc, spec.image)
       .withLoopbackPort(spec.containerPort, hostPort)
       .withEnvironment(spec.environment)
-      .withLabels({ [CONTAINER_LABEL]: '1', 'kvkit.kind': kind, 'kvkit.instance': instance })
+      .withLabels({
+        [CONTAINER_LABEL]: '1',
+        [RUN_LABEL]: runId(),
+        'kvkit.pid': String(process.pid),
+        'kvkit.kind': kind,
+        'kvkit.instance': instance,
+      })
       .withWaitStrategy(probeWaitStrategy(kind, endpoint, signal))
       .withStartupTimeout(READY_TIMEOUT_MS);
     if (spec.command) container.withCommand(spec.command(hostPort));
@@ -457,11 +497,13 @@ export async function startServer(
   return server;
 }
 
-const DOCKER_HELP =
-  'Docker is not reachable, and the integration tests need it to run real etcd, Consul and ZooKeeper ' +
-  'servers. Install Docker (Debian: apt-get install docker.io), start the daemon (dockerd, or ' +
-  'systemctl start docker), or on a CI machine run `sudo scripts/ci-integration-setup.sh` which ' +
-  'does both and builds the images. Set KVKIT_SKIP_INTEGRATION=1 to skip these tests on purpose.';
+/** What to do without Docker: printed by the set-up of `npm test` and by every integration file. */
+export const DOCKER_HELP =
+  'Docker is not reachable, and the integration tests need it to run real etcd, Consul, ZooKeeper and ' +
+  'Redis servers. Run `npm test` as root (it starts an installed dockerd, or installs Debian\'s docker.io, ' +
+  'and builds the server images), or install Docker yourself (Debian: apt-get install docker.io; then ' +
+  'start the daemon: dockerd, or systemctl start docker) and give your user access to it. Set ' +
+  'KVKIT_SKIP_INTEGRATION=1 to skip these tests on purpose. See docs/integration.md.';
 
 /**
  * True when Docker answers. When it does not: throws an Error saying how to get it, unless
