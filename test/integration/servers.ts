@@ -500,7 +500,7 @@ export async function startServer(
 /** What to do without Docker: printed by the set-up of `npm test` and by every integration file. */
 export const DOCKER_HELP =
   'Docker is not reachable, and the integration tests need it to run real etcd, Consul, ZooKeeper and ' +
-  'Redis servers. Run `npm test` as root (it starts an installed dockerd, or installs Debian\'s docker.io, ' +
+  "Redis servers. Run `npm test` as root (it starts an installed dockerd, or installs Debian's docker.io, " +
   'and builds the server images), or install Docker yourself (Debian: apt-get install docker.io; then ' +
   'start the daemon: dockerd, or systemctl start docker) and give your user access to it. Set ' +
   'KVKIT_SKIP_INTEGRATION=1 to skip these tests on purpose. See docs/integration.md.';
