@@ -20,6 +20,7 @@ export class SimGossipNode implements SimEndpoint {
   life = 0;
   slowMs = 0;
   private wakeAt = Number.POSITIVE_INFINITY;
+  private cancelWake: (() => void) | null = null;
 
   constructor(
     readonly cluster: SimGossipCluster,
@@ -48,7 +49,6 @@ export class SimGossipNode implements SimEndpoint {
       config: cluster.config,
       observe: true,
     });
-    this.wakeAt = Number.POSITIVE_INFINITY;
     this.host = new GossipHost(core, {
       now: () => cluster.queue.now,
       sendPacket: (to, bytes) => cluster.network.sendPacket(this.addr, to, bytes),
@@ -65,6 +65,8 @@ export class SimGossipNode implements SimEndpoint {
   /** Stops without telling anyone (close without leave). */
   crash(): void {
     this.host = null;
+    this.cancelWake?.();
+    this.cancelWake = null;
     this.wakeAt = Number.POSITIVE_INFINITY;
   }
 
@@ -88,12 +90,13 @@ export class SimGossipNode implements SimEndpoint {
 
   private arm(life: number, at: number): void {
     if (at >= this.wakeAt || at === Number.POSITIVE_INFINITY) return;
+    this.cancelWake?.();
     this.wakeAt = at;
     const queue = this.cluster.queue;
-    queue.schedule(at - queue.now, () => {
+    this.cancelWake = queue.schedule(at - queue.now, () => {
+      this.cancelWake = null;
+      this.wakeAt = Number.POSITIVE_INFINITY;
       if (this.life !== life || !this.host) return;
-      if (this.wakeAt === at) this.wakeAt = Number.POSITIVE_INFINITY;
-      else if (this.wakeAt < at) return;
       this.later(life, () => this.host?.tick());
     });
   }

@@ -190,7 +190,9 @@ export function runGossipSimulation(options: GossipSimulationOptions): GossipSim
     cluster.runUntil(cluster.queue.now + 3000);
 
     let faultsOn = true;
-    const later = (delayMs: number, run: () => void): void => cluster.queue.schedule(delayMs, run);
+    const later = (delayMs: number, run: () => void): void => {
+      cluster.queue.schedule(delayMs, run);
+    };
     const live = (): SimGossipNode[] =>
       cluster.upNodes().filter((n) => n.core.memberState(n.name) !== 'left');
 
