@@ -8,7 +8,8 @@ import { createServer as createHttpServer, type IncomingHttpHeaders, type Server
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isUnreachable, toKVError } from '../../src/backends/consul/consul-errors.js';
+import { answerError, isNoLeader, isUnavailable } from '../../src/backends/consul/consul-errors.js';
+import type { HttpAnswer } from '../../src/backends/consul/http.js';
 import { cleanAncestor, encodesAsUtf8, servesByPath } from '../../src/backends/consul/key-paths.js';
 import { MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from '../../src/backends/consul/sessions.js';
 import { failure } from '../../src/conformance/helpers.js';
@@ -111,33 +112,45 @@ describe('consul TTLs on sessions', () => {
     expect(sessionTtlFor(1000)).toBe(10_000);
   });
 
-  it('rejects a TTL beyond what a 24 h session can carry with INVALID_ARGUMENT', () => {
+  it('carries a TTL beyond what one session can on a 24 h session (renewed by the store)', () => {
     expect(sessionTtlFor(MAX_KEY_TTL_MS)).toBe(86_400_000);
-    expect(() => sessionTtlFor(MAX_KEY_TTL_MS + 1)).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-    );
+    expect(sessionTtlFor(MAX_KEY_TTL_MS + 1)).toBe(86_400_000);
+    expect(sessionTtlFor(365 * 86_400_000)).toBe(86_400_000);
   });
 });
 
 describe('consul error mapping', () => {
-  const answered = (statusCode: number, body: unknown) =>
-    Object.assign(new Error('x'), { response: { statusCode, body } });
+  const answered = (status: number, body: string): HttpAnswer => ({
+    status,
+    headers: {},
+    body: Buffer.from(body),
+  });
+  const same = (text: string) => text;
 
-  it('counts refused, reset and timed-out calls and a leaderless server as unreachable', () => {
-    expect(isUnreachable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
-    expect(isUnreachable(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
-    expect(isUnreachable(Object.assign(new Error('request timed out'), { isTimeout: true }))).toBe(true);
-    expect(isUnreachable(answered(500, 'rpc error making call: No cluster leader'))).toBe(true);
-    expect(isUnreachable(answered(500, 'something else'))).toBe(false);
-    expect(isUnreachable(answered(403, 'Permission denied'))).toBe(false);
+  it('counts a leaderless server and gateway errors as unavailable, and only no-leader as not applied', () => {
+    expect(isUnavailable(answered(500, 'rpc error making call: No cluster leader'))).toBe(true);
+    expect(isNoLeader(answered(500, 'rpc error making call: No cluster leader'))).toBe(true);
+    expect(isUnavailable(answered(503, ''))).toBe(true);
+    expect(isNoLeader(answered(503, ''))).toBe(false);
+    expect(isUnavailable(answered(500, 'something else'))).toBe(false);
+    expect(isUnavailable(answered(403, 'Permission denied'))).toBe(false);
   });
 
-  it('maps 403 to PERMISSION_DENIED and 413 to INVALID_ARGUMENT naming the server limits', () => {
-    expect(toKVError(answered(403, 'Permission denied'), 'txn')).toMatchObject({ code: 'PERMISSION_DENIED' });
-    const tooLarge = toKVError(answered(413, 'Request body(1398152 bytes) too large'), 'txn');
-    expect(tooLarge).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  it('maps 403 to PERMISSION_DENIED, 413 to VALUE_TOO_LARGE and anything else to BACKEND_ERROR', () => {
+    expect(answerError(answered(403, 'Permission denied'), 'txn', same)).toMatchObject({
+      code: 'PERMISSION_DENIED',
+    });
+    const tooLarge = answerError(answered(413, 'Request body(1398152 bytes) too large'), 'kv put', same);
+    expect(tooLarge).toMatchObject({ code: 'VALUE_TOO_LARGE' });
     expect(tooLarge.message).toContain('kv_max_value_size');
-    expect(toKVError(answered(400, 'bad'), 'txn')).toMatchObject({ code: 'BACKEND_ERROR' });
+    expect(answerError(answered(500, 'boom'), 'txn', same)).toMatchObject({ code: 'BACKEND_ERROR' });
+  });
+
+  it('keeps what clean() removes out of the message and the cause', () => {
+    const err = answerError(answered(500, 'token t0ken-123 rejected'), 'txn', (t) =>
+      t.replaceAll('t0ken-123', '***'),
+    );
+    expect(`${err.message} ${(err.cause as Error).message} ${err.stack}`).not.toContain('t0ken-123');
   });
 });
 

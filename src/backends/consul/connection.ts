@@ -1,20 +1,18 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import Consul from 'consul';
-import { type Endpoint, formatEndpoint, parseEndpoints } from '../../store/endpoints.js';
+import { redactSecrets } from '../../secrets/redact.js';
+import { parseEndpoints } from '../../store/endpoints.js';
 import { NotReachableError } from '../../store/errors.js';
 import { sleep } from '../../store/signals.js';
 import type { TlsOptions } from '../../store/types.js';
-import { bodyOf, isUnreachable, neverSent, statusOf, toKVError } from './consul-errors.js';
-import { type RequestContext, RequestDeadlines } from './request-deadlines.js';
+import { answerError, isNoLeader, isUnavailable } from './consul-errors.js';
+import { ConsulHttp, ConsulTransportError, type HttpAnswer, kvPath } from './http.js';
 
 export const DEFAULT_CONSUL_PORT = 8500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
-/** One KV entry as Consul returns it. `Value` is base64 text (txn) or bytes (kv.get with buffer). */
+/** One KV entry as Consul returns it. `Value` is base64 text, or null for an empty value. */
 export interface ConsulEntry {
   Key: string;
-  Value: string | Uint8Array | null;
+  Value: string | null;
   CreateIndex: number;
   ModifyIndex: number;
   LockIndex: number;
@@ -40,6 +38,17 @@ export interface BlockingRead {
   index: number;
 }
 
+/** How a plain `PUT /v1/kv/<key>` writes. */
+export interface KvPutMode {
+  /** Only if the key's ModifyIndex is this (0: only if absent). */
+  cas?: number;
+  /** Write and acquire the key for this session (fails while another session holds it). */
+  acquire?: string;
+  /** Write and release the key, only if this session holds it. */
+  release?: string;
+  flags: number;
+}
+
 export interface ConnectionOptions {
   endpoints?: string[];
   token?: string;
@@ -52,42 +61,35 @@ interface TxnAnswer {
   Errors?: { OpIndex: number; What: string }[] | null;
 }
 
-interface ResponseLike {
-  headers: Record<string, string | string[] | undefined>;
-}
+type Call = (http: ConsulHttp, timeoutMs: number) => Promise<HttpAnswer>;
 
 /**
- * The HTTP side of the Consul backend: one `consul` client per endpoint, fail-over between them,
- * a deadline on every call (connectTimeoutMs), cancellation by AbortSignal, and errors mapped
- * to the contract's codes. Writes move to another endpoint only when no server saw them.
+ * The HTTP side of the Consul backend: one client per endpoint, fail-over between them, a
+ * deadline on every call (connectTimeoutMs), cancellation by AbortSignal, and answers mapped to
+ * the contract's codes. A read moves to another endpoint whenever one fails; a write only when
+ * no server can have seen it (refused before sending, or no leader), since a second copy of a
+ * write that did apply could land after another client's write and undo it.
  */
 export class ConsulConnection {
-  readonly #endpoints: Endpoint[];
-  readonly #clients: Consul[];
-  readonly #agents: (HttpAgent | HttpsAgent)[];
+  readonly #clients: ConsulHttp[];
   readonly #timeoutMs: number;
-  readonly #deadlines = new RequestDeadlines();
+  readonly #secrets: string[];
   #current = 0;
 
   constructor(options: ConnectionOptions) {
-    this.#endpoints = parseEndpoints(options.endpoints, DEFAULT_CONSUL_PORT);
+    const endpoints = parseEndpoints(options.endpoints, DEFAULT_CONSUL_PORT);
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const secure =
       options.tls !== undefined || (options.endpoints ?? []).some((e) => /^https:\/\//i.test(e.trim()));
-    this.#agents = this.#endpoints.map(() => makeAgent(secure, options.tls));
-    this.#clients = this.#endpoints.map(
-      (endpoint, i) =>
-        new Consul({
-          baseUrl: `${secure ? 'https' : 'http'}://${formatEndpoint(endpoint)}/v1`,
-          agent: this.#agents[i],
-          defaults: options.token ? { token: options.token } : undefined,
-        } as ConstructorParameters<typeof Consul>[0]),
+    this.#clients = endpoints.map(
+      (endpoint) => new ConsulHttp(endpoint, { secure, tls: options.tls, token: options.token }),
     );
+    this.#secrets = options.token ? [options.token] : [];
   }
 
   /** `host:port` list, for messages. */
   describe(): string {
-    return this.#endpoints.map(formatEndpoint).join(',');
+    return this.#clients.map((c) => c.where).join(',');
   }
 
   /**
@@ -96,24 +98,28 @@ export class ConsulConnection {
    */
   async waitForLeader(): Promise<void> {
     const deadline = Date.now() + this.#timeoutMs;
-    let lastError: unknown;
+    let last = 'no endpoint answered in time';
     for (;;) {
       for (let i = 0; i < this.#clients.length; i++) {
         const left = deadline - Date.now();
         if (left <= 0) break;
-        const request = this.#deadlines.start(left);
         try {
-          const leader = (await this.#clients[i].status.leader({ ctx: request.ctx } as never)) as unknown;
-          if (typeof leader === 'string' && leader !== '') {
-            this.#current = i;
-            return;
+          const answer = await this.#clients[i].send('GET', '/v1/status/leader', { timeoutMs: left });
+          if (answer.status === 200) {
+            const leader = JSON.parse(answer.body.toString('utf8')) as unknown;
+            if (typeof leader === 'string' && leader !== '') {
+              this.#current = i;
+              return;
+            }
+            last = 'the server has no leader yet';
+          } else if (isUnavailable(answer)) {
+            last = `HTTP ${answer.status}`;
+          } else {
+            throw answerError(answer, 'status/leader', this.#cleaner);
           }
-          lastError = new Error('the server has no leader yet');
         } catch (err) {
-          if (!request.expired && !isUnreachable(err)) throw toKVError(err, 'status/leader');
-          lastError = request.expired ? new Error(`no answer within ${left} ms`) : err;
-        } finally {
-          request.end();
+          if (!(err instanceof ConsulTransportError)) throw err;
+          last = err.message;
         }
       }
       const left = deadline - Date.now();
@@ -121,27 +127,27 @@ export class ConsulConnection {
       await sleep(Math.min(100, left));
     }
     throw new NotReachableError(
-      `consul at ${this.describe()} did not answer with a leader within ${this.#timeoutMs} ms: ${describeError(lastError)}`,
-      { cause: lastError },
+      this.#clean(
+        `consul at ${this.describe()} did not answer with a leader within ${this.#timeoutMs} ms: ${last}`,
+      ),
     );
   }
 
-  /** Reads one key (its entry, or null) or, with `recurse`, every key under a prefix (null when none). */
+  /** Reads one key (its entry, or null) or, with `recurse`, every key under a prefix ([] when none). */
+  async kvGet(key: string, opts: { recurse: false; mode: ReadMode }): Promise<ConsulEntry | null>;
+  async kvGet(key: string, opts: { recurse: true; mode: ReadMode }): Promise<ConsulEntry[]>;
   async kvGet(
-    path: string,
+    key: string,
     opts: { recurse: boolean; mode: ReadMode },
   ): Promise<ConsulEntry[] | ConsulEntry | null> {
-    const found = await this.#call('kv get', true, undefined, (client, ctx) =>
-      client.kv.get({
-        key: path,
-        recurse: opts.recurse,
-        buffer: true,
-        ctx,
-        consistent: opts.mode === 'consistent',
-        stale: opts.mode === 'stale',
-      } as never),
+    const query = [opts.recurse ? 'recurse' : '', modeQuery(opts.mode)].filter(Boolean).join('&');
+    const answer = await this.#call('kv get', false, undefined, (http, timeoutMs) =>
+      http.send('GET', kvPath(key, query ? `?${query}` : ''), { timeoutMs }),
     );
-    return (found ?? null) as ConsulEntry[] | ConsulEntry | null;
+    if (answer.status === 404) return opts.recurse ? [] : null;
+    if (answer.status !== 200) throw answerError(answer, 'kv get', this.#cleaner);
+    const entries = JSON.parse(answer.body.toString('utf8')) as ConsulEntry[];
+    return opts.recurse ? entries : (entries[0] ?? null);
   }
 
   /**
@@ -154,52 +160,61 @@ export class ConsulConnection {
   ): Promise<BlockingRead> {
     // Consul adds up to wait/16 of jitter before answering; the timeout leaves room for it.
     const timeoutMs = opts.waitMs + Math.ceil(opts.waitMs / 16) + this.#timeoutMs;
+    const query = `?${opts.recurse ? 'recurse&' : ''}index=${opts.index}&wait=${opts.waitMs}ms`;
     const answer = await this.#call(
       'kv watch',
-      true,
+      false,
       opts.signal,
-      (client, ctx) =>
-        client.kv.get({
-          key: path,
-          recurse: opts.recurse,
-          buffer: true,
-          index: opts.index,
-          wait: `${opts.waitMs}ms`,
-          ctx,
-        } as never) as unknown as Promise<[ResponseLike, unknown?]>,
+      (http, left) => http.send('GET', kvPath(path, query), { timeoutMs: left, signal: opts.signal }),
       timeoutMs,
-      true,
     );
-    const [res, found] = answer;
-    const header = res.headers['x-consul-index'];
+    if (answer.status !== 200 && answer.status !== 404) throw answerError(answer, 'kv watch', this.#cleaner);
+    const header = answer.headers['x-consul-index'];
     const index = Number(Array.isArray(header) ? header[0] : header);
-    const entries = found === undefined || found === null ? [] : Array.isArray(found) ? found : [found];
-    return { entries: entries as ConsulEntry[], index: Number.isFinite(index) ? index : 0 };
+    const entries = answer.status === 404 ? [] : (JSON.parse(answer.body.toString('utf8')) as ConsulEntry[]);
+    return { entries, index: Number.isFinite(index) ? index : 0 };
   }
 
   /**
-   * Runs a transaction. A write is tried again (on another endpoint) only when no server saw it,
-   * or when it is `repeatable` (applying it twice is the same as once). A rolled back
-   * transaction is an outcome, not an error.
+   * `PUT /v1/kv/<key>` with the raw value as the body: true when written, false when its
+   * condition (`cas`, `acquire`, `release`) did not hold.
    */
-  async txn(
-    ops: TxnOp[],
-    opts: { write: boolean; repeatable?: boolean; mode?: ReadMode },
-  ): Promise<TxnOutcome> {
-    const idempotent = !opts.write || opts.repeatable === true;
-    const answer = (await this.#call('txn', idempotent, undefined, (client, ctx) =>
-      client.transaction
-        .create(ops as never, { ctx, ...modeQuery(opts.mode ?? 'default') } as never)
-        // 409: rolled back by a failed check; the body says which op failed.
-        .catch((err: unknown) => {
-          if (statusOf(err) === 409 && (bodyOf(err) as TxnAnswer | undefined)?.Errors?.length)
-            return bodyOf(err);
-          throw err;
-        }),
-    )) as TxnAnswer;
-    const failed = answer?.Errors?.[0];
+  async kvPut(key: string, value: Uint8Array, mode: KvPutMode): Promise<boolean> {
+    const query = [`flags=${mode.flags}`];
+    if (mode.cas !== undefined) query.push(`cas=${mode.cas}`);
+    if (mode.acquire !== undefined) query.push(`acquire=${mode.acquire}`);
+    if (mode.release !== undefined) query.push(`release=${mode.release}`);
+    const answer = await this.#call('kv put', true, undefined, (http, timeoutMs) =>
+      http.send('PUT', kvPath(key, `?${query.join('&')}`), { body: value, timeoutMs }),
+    );
+    if (answer.status !== 200) throw answerError(answer, 'kv put', this.#cleaner);
+    return answer.body.toString('utf8').trim() === 'true';
+  }
+
+  /** `DELETE /v1/kv/<key>` (`recurse`: the whole tree under it); false when `cas` did not hold. */
+  async kvDelete(key: string, mode: { recurse?: boolean; cas?: number } = {}): Promise<boolean> {
+    const query = mode.recurse ? '?recurse' : mode.cas !== undefined ? `?cas=${mode.cas}` : '';
+    const answer = await this.#call('kv delete', true, undefined, (http, timeoutMs) =>
+      http.send('DELETE', kvPath(key, query), { timeoutMs }),
+    );
+    if (answer.status !== 200) throw answerError(answer, 'kv delete', this.#cleaner);
+    return answer.body.toString('utf8').trim() === 'true';
+  }
+
+  /** Runs a transaction. A rolled back transaction is an outcome, not an error. */
+  async txn(ops: TxnOp[], opts: { write: boolean; mode?: ReadMode }): Promise<TxnOutcome> {
+    const query = modeQuery(opts.mode ?? 'default');
+    const body = JSON.stringify(ops);
+    const answer = await this.#call('txn', opts.write, undefined, (http, timeoutMs) =>
+      http.send('PUT', `/v1/txn${query ? `?${query}` : ''}`, { body, timeoutMs }),
+    );
+    // 409: rolled back by a failed check; the body says which op failed.
+    if (answer.status !== 200 && answer.status !== 409) throw answerError(answer, 'txn', this.#cleaner);
+    const parsed = JSON.parse(answer.body.toString('utf8')) as TxnAnswer;
+    const failed = parsed?.Errors?.[0];
     if (failed) return { ok: false, failedOp: failed.OpIndex, what: failed.What };
-    return { ok: true, results: (answer?.Results ?? []).map((r) => r.KV) };
+    if (answer.status === 409) throw answerError(answer, 'txn', this.#cleaner);
+    return { ok: true, results: (parsed?.Results ?? []).map((r) => r.KV) };
   }
 
   /** Creates a session and returns its ID. */
@@ -208,117 +223,103 @@ export class ConsulConnection {
     ttlMs: number;
     behavior: 'delete' | 'release';
   }): Promise<string> {
-    const created = (await this.#call('session create', false, undefined, (client, ctx) =>
-      client.session.create({
-        name: spec.name,
-        ttl: `${spec.ttlMs}ms`,
-        behavior: spec.behavior,
-        // No lock-delay: a key freed by an expired session may be taken at once.
-        lockdelay: '0s',
-        // No node health checks: the session lives and dies by its TTL alone.
-        checks: [],
-        ctx,
-      } as never),
-    )) as { ID: string };
-    return created.ID;
+    const body = JSON.stringify({
+      Name: spec.name,
+      TTL: `${Math.ceil(spec.ttlMs)}ms`,
+      Behavior: spec.behavior,
+      // No lock-delay: a key freed by an expired session may be taken at once.
+      LockDelay: '0s',
+      // No node health checks: the session lives and dies by its TTL alone.
+      Checks: [],
+    });
+    const answer = await this.#call('session create', true, undefined, (http, timeoutMs) =>
+      http.send('PUT', '/v1/session/create', { body, timeoutMs }),
+    );
+    if (answer.status !== 200) throw answerError(answer, 'session create', this.#cleaner);
+    return (JSON.parse(answer.body.toString('utf8')) as { ID: string }).ID;
   }
 
   /** Renews a session's TTL; false when the server no longer knows the session. */
   async renewSession(id: string): Promise<boolean> {
-    return this.#call('session renew', true, undefined, (client, ctx) =>
-      client.session.renew({ id, ctx } as never).then(
-        () => true,
-        (err: unknown) => {
-          if (statusOf(err) === 404) return false;
-          throw err;
-        },
-      ),
+    // Renewing twice is renewing: safe to repeat.
+    const answer = await this.#call('session renew', false, undefined, (http, timeoutMs) =>
+      http.send('PUT', `/v1/session/renew/${encodeURIComponent(id)}`, { timeoutMs }),
     );
+    if (answer.status === 404) return false;
+    if (answer.status !== 200) throw answerError(answer, 'session renew', this.#cleaner);
+    const renewed = JSON.parse(answer.body.toString('utf8')) as unknown[] | null;
+    return Array.isArray(renewed) && renewed.length > 0;
   }
 
   /** Destroys a session: keys it holds are deleted (behavior `delete`) or released. */
   async destroySession(id: string): Promise<void> {
-    await this.#call('session destroy', true, undefined, (client, ctx) =>
-      client.session.destroy({ id, ctx } as never),
+    // Destroying twice is destroying: safe to repeat.
+    const answer = await this.#call('session destroy', false, undefined, (http, timeoutMs) =>
+      http.send('PUT', `/v1/session/destroy/${encodeURIComponent(id)}`, { timeoutMs }),
     );
+    if (answer.status !== 200) throw answerError(answer, 'session destroy', this.#cleaner);
   }
 
   /** Closes every socket; calls still running fail. */
   close(): void {
-    this.#deadlines.close();
-    for (const agent of this.#agents) agent.destroy();
+    for (const client of this.#clients) client.close();
   }
 
   /**
-   * Runs `call` against the current endpoint, moving to the next one when it is unreachable
-   * (reads always; writes only when no server saw them), all within one deadline.
+   * Sends `call` to the current endpoint, moving on to the next one when it is unreachable or
+   * has no leader, all within one deadline. `write`: move on only when no server can have seen
+   * the request. Resolves with any other answer (the caller reads its status).
    */
-  async #call<T>(
+  async #call(
     what: string,
-    idempotent: boolean,
+    write: boolean,
     signal: AbortSignal | undefined,
-    call: (client: Consul, ctx: RequestContext) => Promise<T>,
+    call: Call,
     timeoutMs = this.#timeoutMs,
-    includeResponse = false,
-  ): Promise<T> {
+  ): Promise<HttpAnswer> {
     const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    // Idempotent calls get one more try: a kept-alive socket may turn out dead only when used.
-    const attempts = this.#clients.length + (idempotent ? 1 : 0);
+    let last = 'no endpoint answered in time';
+    // Reads get one more try: a kept-alive socket may turn out dead only when used.
+    const attempts = this.#clients.length + (write ? 0 : 1);
     for (let attempt = 0; attempt < attempts; attempt++) {
       const i = (this.#current + attempt) % this.#clients.length;
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const request = this.#deadlines.start(left, signal, includeResponse);
+      let answer: HttpAnswer;
       try {
-        const result = await call(this.#clients[i], request.ctx);
-        this.#current = i;
-        return result;
+        answer = await call(this.#clients[i], left);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (request.expired) {
-          lastError = new Error(`no answer within ${left} ms`, { cause: err });
-          // The server may have applied a write it did not answer in time: not repeated.
-          if (!idempotent) break;
-          continue;
+        if (!(err instanceof ConsulTransportError)) throw err;
+        last = err.message;
+        if (write && !err.neverSent) {
+          throw new NotReachableError(
+            this.#clean(`consul ${what} at ${this.#clients[i].where}: ${last}; its outcome is unknown`),
+          );
         }
-        if (!isUnreachable(err)) throw toKVError(err, what);
-        lastError = err;
-        if (!idempotent && !neverSent(err)) break;
-      } finally {
-        request.end();
+        continue;
+      }
+      if (!isUnavailable(answer)) {
+        this.#current = i;
+        return answer;
+      }
+      last = `HTTP ${answer.status} ${answer.body.toString('utf8').trim().slice(0, 200)}`;
+      if (write && !isNoLeader(answer)) {
+        throw new NotReachableError(this.#clean(`consul ${what}: ${last}; its outcome is unknown`));
       }
     }
-    throw new NotReachableError(`consul ${what} at ${this.describe()}: ${describeError(lastError)}`, {
-      cause: lastError,
-    });
+    throw new NotReachableError(this.#clean(`consul ${what} at ${this.describe()}: ${last}`));
   }
+
+  #clean(message: string): string {
+    return redactSecrets(message, this.#secrets);
+  }
+
+  readonly #cleaner = (text: string) => this.#clean(text);
 }
 
-function describeError(err: unknown): string {
-  if (err === undefined) return 'no endpoint answered in time';
-  return (err as Error)?.message ?? String(err);
-}
-
-function modeQuery(mode: ReadMode): { consistent?: boolean; stale?: boolean } {
-  if (mode === 'consistent') return { consistent: true };
-  if (mode === 'stale') return { stale: true };
-  return {};
-}
-
-function makeAgent(secure: boolean, tls: TlsOptions | undefined): HttpAgent | HttpsAgent {
-  if (!secure) return new HttpAgent({ keepAlive: true });
-  return new HttpsAgent({
-    keepAlive: true,
-    ca: pem(tls?.ca),
-    cert: pem(tls?.cert),
-    key: pem(tls?.key),
-    servername: tls?.servername,
-    rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-  });
-}
-
-function pem(value: string | Uint8Array | undefined): string | Buffer | undefined {
-  if (value === undefined || typeof value === 'string') return value;
-  return Buffer.from(value);
+function modeQuery(mode: ReadMode): string {
+  if (mode === 'consistent') return 'consistent';
+  if (mode === 'stale') return 'stale';
+  return '';
 }

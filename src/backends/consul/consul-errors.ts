@@ -1,77 +1,55 @@
 import {
   BackendError,
   InvalidArgumentError,
-  KVError,
-  NotReachableError,
+  type KVError,
   PermissionDeniedError,
+  ValueTooLargeError,
 } from '../../store/errors.js';
+import type { HttpAnswer } from './http.js';
 
-/** The shape of errors thrown by the `consul` client (papi) and by Node's sockets. */
-interface ClientError {
-  code?: string;
-  message?: string;
-  isTimeout?: boolean;
-  isAbort?: boolean;
-  response?: { statusCode?: number; body?: unknown };
-}
-
-/** Socket failures that happen before a request reaches a server: always safe to retry elsewhere. */
-const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-
-/** The HTTP status of a client error, when the server answered. */
-export function statusOf(err: unknown): number | undefined {
-  return (err as ClientError)?.response?.statusCode;
-}
-
-/** The server's answer body of a client error, when it answered. */
-export function bodyOf(err: unknown): unknown {
-  return (err as ClientError)?.response?.body;
-}
-
-/** True when no server saw the request, so it may go to another endpoint even if it writes. */
-export function neverSent(err: unknown): boolean {
-  const e = err as ClientError;
-  return (e?.code !== undefined && NEVER_SENT.has(e.code)) || isNoLeader(err);
-}
-
-/**
- * True when the endpoint could not serve the call (down, cut off, timed out, no leader): the
- * call maps to NOT_REACHABLE and another endpoint may serve it.
- */
-export function isUnreachable(err: unknown): boolean {
-  const e = err as ClientError;
-  if (neverSent(err) || e?.isTimeout) return true;
-  const status = statusOf(err);
-  // Errors with a code and no HTTP answer come from the transport: DNS, TCP or TLS.
-  if (status === undefined) return typeof e?.code === 'string' || /socket hang up/i.test(e?.message ?? '');
-  return status === 502 || status === 503 || status === 504;
+/** An HTTP answer a call did not expect, kept as the `cause` of the KVError it maps to. */
+export class ConsulAnswerError extends Error {
+  readonly status: number;
+  readonly body: string;
+  constructor(what: string, answer: HttpAnswer, clean: (text: string) => string) {
+    const body = clean(answer.body.toString('utf8').trim().slice(0, 500));
+    super(`consul ${what}: HTTP ${answer.status}${body ? ` ${body}` : ''}`);
+    this.name = 'ConsulAnswerError';
+    this.status = answer.status;
+    this.body = body;
+  }
 }
 
 /** Consul answers 500 with these while it has no leader (or is losing one): nothing was applied. */
-function isNoLeader(err: unknown): boolean {
-  if (statusOf(err) !== 500) return false;
-  return /no cluster leader|no leader|not ready to serve consistent reads/i.test(String(bodyOf(err) ?? ''));
+export function isNoLeader(answer: HttpAnswer): boolean {
+  if (answer.status !== 500) return false;
+  return /no cluster leader|no leader|not ready to serve consistent reads|leadership lost/i.test(
+    answer.body.toString('utf8'),
+  );
 }
 
-/** Maps an error that is not "unreachable" to the contract's errors. */
-export function toKVError(err: unknown, what: string): Error {
-  if (err instanceof KVError) return err;
-  const status = statusOf(err);
-  const body = typeof bodyOf(err) === 'string' ? String(bodyOf(err)).trim() : '';
-  if (status === 403) {
-    return new PermissionDeniedError(`consul ${what}: permission denied (check the ACL token)`, {
-      cause: err,
-    });
+/** The agent answered but cannot serve the call now: another endpoint may. */
+export function isUnavailable(answer: HttpAnswer): boolean {
+  return isNoLeader(answer) || answer.status === 502 || answer.status === 503 || answer.status === 504;
+}
+
+/**
+ * Maps an answer the call did not expect to the contract's errors; the answer is the cause.
+ * `clean` takes secrets out of what the server said before any message is built.
+ */
+export function answerError(answer: HttpAnswer, what: string, clean: (text: string) => string): KVError {
+  const cause = new ConsulAnswerError(what, answer, clean);
+  if (answer.status === 403) {
+    return new PermissionDeniedError(`consul ${what}: permission denied (check the ACL token)`, { cause });
   }
-  if (status === 413) {
-    return new InvalidArgumentError(
-      `consul ${what}: the server refused the request as too large (${body}); raise the agent's ` +
-        'limits.kv_max_value_size and limits.txn_max_req_len (kvkit writes through /v1/txn, values base64-encoded)',
-      { cause: err },
+  if (answer.status === 413) {
+    // Over the agent's kv_max_value_size: the store was told a larger maxValueBytes than the agent allows.
+    return new ValueTooLargeError(
+      `consul ${what}: the agent refused the request as too large (${cause.body}); ` +
+        "the store's maxValueBytes is above the agent's limits.kv_max_value_size",
     );
   }
-  if (status !== undefined) {
-    return new BackendError(`consul ${what}: HTTP ${status} ${body}`.trim(), { cause: err });
-  }
-  return new NotReachableError(`consul ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  if (answer.status === 400)
+    return new InvalidArgumentError(`consul rejected ${what}: ${cause.body}`, { cause });
+  return new BackendError(cause.message, { cause });
 }

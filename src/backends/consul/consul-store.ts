@@ -5,27 +5,48 @@ import {
   KeyExistsError,
   KeyModifiedError,
   KeyNotFoundError,
+  ValueTooLargeError,
 } from '../../store/errors.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { followKv, type KvQuery } from './blocking-query.js';
 import type { ConsulConnection, ConsulEntry, TxnOp, TxnOutcome } from './connection.js';
 import { ConsulLock } from './consul-lock.js';
 import { cleanAncestor, encodesAsUtf8, servesByPath } from './key-paths.js';
-import { kvOp, toPair } from './kv-ops.js';
-import { KEY_TTL_GRANULARITY_MS, MIN_KEY_TTL_MS, sessionTtlFor } from './sessions.js';
+import { kvOp, nextStamp, toPair } from './kv-ops.js';
+import {
+  KEY_TTL_GRANULARITY_MS,
+  LongTtlRenewals,
+  MAX_KEY_TTL_MS,
+  MIN_KEY_TTL_MS,
+  sessionTtlFor,
+} from './sessions.js';
 
 /** How often a plain write retries when a TTL it replaced expired under it. */
 const DETACH_ATTEMPTS = 3;
+/** Consul's default limits.kv_max_value_size: the largest value a plain PUT carries. */
+export const CONSUL_MAX_VALUE_BYTES = 512 * 1024;
+/**
+ * The largest value kvkit sends inside `/v1/txn`: the agent's limits.txn_max_req_len (512 KiB
+ * by default) bounds the whole JSON body, in which values travel base64-encoded (4/3 of their
+ * size), with room left for a 4 KiB key. Larger values go through a plain PUT.
+ */
+export const TXN_VALUE_MAX_BYTES = 360 * 1024;
+/** How often a plain PUT of a large value retries when the key keeps changing under it. */
+const LARGE_PUT_ATTEMPTS = 20;
 
 /**
  * The Store contract on Consul's KV (see docs/backends/consul.md for the full mapping):
- * `lastIndex` is the ModifyIndex; writes go through `/v1/txn` so that each one is a single
- * atomic step that also reports the new ModifyIndex; TTLs and locks ride on sessions with
- * behavior `delete`; watches are blocking queries.
+ * `lastIndex` is the ModifyIndex; TTLs and locks ride on sessions with behavior `delete`;
+ * watches are blocking queries.
  *
- * One Consul rule shapes the writes: a plain write keeps whatever session holds the key. A key
- * once written with a TTL would still expire after being rewritten without one, so a write that
- * finds a session on the key rewrites it once more without (see #detachSession).
+ * Which endpoint a write takes: deletes go through the plain KV endpoint (`DELETE /v1/kv/k`,
+ * `?cas=` for atomicDelete), which answers only true/false, as they need nothing more. A write
+ * of a value goes through `/v1/txn` when it fits (TXN_VALUE_MAX_BYTES), because only the
+ * transaction's answer carries the new ModifyIndex (atomicPut returns it) and the session that
+ * holds the key: a plain write keeps whatever session holds the key, so a key once written with
+ * a TTL would still expire after being rewritten without one, and a write that finds a session
+ * on the key rewrites it once more without (see #detachSession). Larger values (up to Consul's
+ * 512 KiB) go through `PUT /v1/kv/k?cas=` after a read tells the index and the session.
  */
 export class ConsulStore extends BaseStore {
   readonly capabilities: Capabilities = {
@@ -35,25 +56,35 @@ export class ConsulStore extends BaseStore {
     ttl: { minMs: MIN_KEY_TTL_MS, granularityMs: KEY_TTL_GRANULARITY_MS },
     watchCoalesces: true,
     crossProcessWatch: true,
-    // Consul accepts 512 KiB per value, but /v1/txn base64-encodes it (4/3) inside its own body limit.
-    maxValueBytes: 384 * 1024,
+    // A plain PUT carries up to kv_max_value_size (TTL writes, which need /v1/txn, less: see doPut).
+    maxValueBytes: CONSUL_MAX_VALUE_BYTES,
   };
   readonly #conn: ConsulConnection;
+  readonly #renewals: LongTtlRenewals;
 
-  constructor(conn: ConsulConnection, prefix?: string) {
+  constructor(conn: ConsulConnection, prefix?: string, maxValueBytes = CONSUL_MAX_VALUE_BYTES) {
     super(prefix);
     this.#conn = conn;
+    this.#renewals = new LongTtlRenewals(conn);
+    this.capabilities.maxValueBytes = maxValueBytes;
   }
 
   protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
     checkKey(key);
+    this.#renewals.cancel(key);
     if (ttlMs !== undefined) {
+      checkTxnValue(key, value, 'a write with a TTL');
       // Delete first: the key may be held by the session of an earlier TTL (or a lock).
       await this.#writeWithTtl(key, value, ttlMs, [kvOp.delete(key)]);
       return;
     }
+    if (value.length > TXN_VALUE_MAX_BYTES && servesByPath(key)) {
+      await this.#putLarge(key, value);
+      return;
+    }
+    checkTxnValue(key, value, 'a write of a key Consul cannot take in a URL');
     for (let attempt = 1; ; attempt++) {
-      const written = await this.#write([kvOp.set(key, value)], true);
+      const written = await this.#write([kvOp.set(key, value)]);
       if (!written.ok) throw unexpected(key, written);
       const entry = written.results[0];
       if (!entry.Session) return;
@@ -65,7 +96,7 @@ export class ConsulStore extends BaseStore {
     checkKey(key);
     const mode = consistent ? 'consistent' : 'stale';
     if (servesByPath(key)) {
-      const entry = (await this.#conn.kvGet(key, { recurse: false, mode })) as ConsulEntry | null;
+      const entry = await this.#conn.kvGet(key, { recurse: false, mode });
       return entry ? toPair(entry) : null;
     }
     const read = await this.#conn.txn([kvOp.get(key)], { write: false, mode });
@@ -74,17 +105,19 @@ export class ConsulStore extends BaseStore {
 
   protected async doDelete(key: string): Promise<void> {
     checkKey(key);
-    const deleted = await this.#write([kvOp.delete(key)], true);
+    this.#renewals.cancel(key);
+    if (servesByPath(key)) {
+      await this.#conn.kvDelete(key);
+      return;
+    }
+    const deleted = await this.#write([kvOp.delete(key)]);
     if (!deleted.ok) throw unexpected(key, deleted);
   }
 
   protected async doList(dir: string): Promise<KVPair[]> {
     checkKey(dir);
     if (servesByPath(dir)) {
-      const entries = (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })) as
-        | ConsulEntry[]
-        | null;
-      return (entries ?? []).map((e) => toPair(e));
+      return (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })).map((e) => toPair(e));
     }
     const read = await this.#conn.txn([kvOp.getTree(dir)], { write: false });
     return read.ok ? read.results.map((e) => toPair(e)) : [];
@@ -92,7 +125,13 @@ export class ConsulStore extends BaseStore {
 
   protected async doDeleteTree(dir: string): Promise<void> {
     checkKey(dir);
-    const deleted = await this.#write([kvOp.deleteTree(dir)], true);
+    this.#renewals.cancelUnder(dir);
+    // The plain endpoint deletes by string prefix; `dir` is '' or ends with '/', so it is the directory.
+    if (servesByPath(dir)) {
+      await this.#conn.kvDelete(dir, { recurse: true });
+      return;
+    }
+    const deleted = await this.#write([kvOp.deleteTree(dir)]);
     if (!deleted.ok) throw unexpected(dir, deleted);
   }
 
@@ -105,7 +144,10 @@ export class ConsulStore extends BaseStore {
     checkKey(key);
     const conflict = () =>
       previous === null ? new KeyExistsError(this.callerKey(key)) : new KeyModifiedError(this.callerKey(key));
+    // Whatever the outcome, a long TTL this store renewed for the old state is not ours to keep.
+    this.#renewals.cancel(key);
     if (ttlMs !== undefined) {
+      checkTxnValue(key, value, 'a write with a TTL');
       const guard =
         previous === null
           ? [kvOp.checkNotExists(key)]
@@ -114,6 +156,12 @@ export class ConsulStore extends BaseStore {
       if (written === null) throw conflict();
       return written;
     }
+    if (value.length > TXN_VALUE_MAX_BYTES && servesByPath(key)) {
+      const written = await this.#casLarge(key, value, previous?.lastIndex ?? 0);
+      if (written === null) throw conflict();
+      return written;
+    }
+    checkTxnValue(key, value, 'a write of a key Consul cannot take in a URL');
     const written = await this.#write([kvOp.cas(key, value, previous?.lastIndex ?? 0)]);
     if (!written.ok) {
       if (written.failedOp === 0) throw conflict();
@@ -127,8 +175,9 @@ export class ConsulStore extends BaseStore {
 
   protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
     checkKey(key);
+    // Through /v1/txn: the plain `DELETE ?cas=` answers true for a key that is already gone.
     const deleted = await this.#write([kvOp.checkIndex(key, previous.lastIndex), kvOp.delete(key)]);
-    if (deleted.ok) return;
+    if (deleted.ok) return this.#renewals.cancel(key);
     if (deleted.failedOp !== 0) throw unexpected(key, deleted);
     // The check failed: tell "gone" from "changed" by looking.
     const current = await this.doGet(key, true);
@@ -171,13 +220,58 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doClose(): Promise<void> {
-    // Watches and lock waits end on closeSignal (already aborted); then the sockets go.
+    // Watches and lock waits end on closeSignal (already aborted); long TTLs are no longer
+    // renewed (they go within 48 h); then the sockets go.
+    this.#renewals.close();
     this.#conn.close();
   }
 
-  /** `repeatable`: applying the ops twice leaves the same state as once (safe to retry). */
-  #write(ops: TxnOp[], repeatable = false): Promise<TxnOutcome> {
-    return this.#conn.txn(ops, { write: true, repeatable });
+  #write(ops: TxnOp[]): Promise<TxnOutcome> {
+    return this.#conn.txn(ops, { write: true });
+  }
+
+  /**
+   * put of a value too large for a transaction: read the key, then write it with a plain PUT
+   * conditioned on what was read: `?cas=<index>` when no session holds it (0: absent), or
+   * `?release=<session>` when one does, which writes the value and frees the key from that
+   * session in one step. Either fails if the key changed in between; then read again.
+   */
+  async #putLarge(key: string, value: Uint8Array): Promise<void> {
+    for (let attempt = 0; attempt < LARGE_PUT_ATTEMPTS; attempt++) {
+      const entry = await this.#conn.kvGet(key, { recurse: false, mode: 'default' });
+      const mode = entry?.Session ? { release: entry.Session } : { cas: entry?.ModifyIndex ?? 0 };
+      if (await this.#conn.kvPut(key, value, { ...mode, flags: nextStamp() })) return;
+    }
+    throw new BackendError(
+      `consul put of ${key}: the key kept changing under ${LARGE_PUT_ATTEMPTS} attempts`,
+    );
+  }
+
+  /**
+   * atomicPut of a value too large for a transaction: `PUT ?cas=<index>` (null when it did not
+   * hold), then a read for the new ModifyIndex, since the plain endpoint answers only true/false.
+   * The read recognises our write by its unique Flags stamp, so the index is exact. Only if
+   * another client replaced the key within that round trip is our write gone before we can see
+   * it: then lastIndex is `index + 1` — at most the true index, above `index`, and below every
+   * later state of the key — so the pair identifies no other state and any compare-and-swap
+   * with it fails, as it must.
+   */
+  async #casLarge(key: string, value: Uint8Array, index: number): Promise<KVPair | null> {
+    const stamp = nextStamp();
+    if (!(await this.#conn.kvPut(key, value, { cas: index, flags: stamp }))) return null;
+    const entry = await this.#conn.kvGet(key, { recurse: false, mode: 'default' });
+    if (entry === null || entry.Flags !== stamp) return { key, value, lastIndex: index + 1 };
+    if (!entry.Session) return toPair(entry, value);
+    // A session held the key at `index` and kept it: free it, as a plain write must (watchers
+    // then see the value twice, as after #detachSession).
+    const again = nextStamp();
+    if (await this.#conn.kvPut(key, value, { release: entry.Session, flags: again })) {
+      const released = await this.#conn.kvGet(key, { recurse: false, mode: 'default' });
+      if (released === null || released.Flags !== again)
+        return { key, value, lastIndex: entry.ModifyIndex + 1 };
+      return toPair(released, value);
+    }
+    return toPair(entry, value);
   }
 
   /**
@@ -199,7 +293,10 @@ export class ConsulStore extends BaseStore {
       await this.#conn.destroySession(session).catch(() => {});
       throw err;
     }
-    if (written.ok) return toPair(written.results[0], value);
+    if (written.ok) {
+      if (ttlMs > MAX_KEY_TTL_MS) this.#renewals.start(key, session, ttlMs, Date.now());
+      return toPair(written.results[0], value);
+    }
     await this.#conn.destroySession(session).catch(() => {});
     if (written.failedOp < guard.length) return null;
     throw unexpected(key, written);
@@ -235,6 +332,15 @@ function queryFor(key: string): KvQuery {
 function checkKey(key: string): void {
   if (!encodesAsUtf8(key))
     throw new InvalidKeyError(`key is not valid UTF-16 text (lone surrogate): ${JSON.stringify(key)}`);
+}
+
+/** Values a transaction must carry (TTL writes, keys outside the URL) are bounded by its body limit. */
+function checkTxnValue(key: string, value: Uint8Array, what: string): void {
+  if (value.length <= TXN_VALUE_MAX_BYTES) return;
+  throw new ValueTooLargeError(
+    `value of ${key} is ${value.length} bytes; ${what} goes through Consul's /v1/txn, which carries ` +
+      `at most ${TXN_VALUE_MAX_BYTES} (values are base64-encoded within limits.txn_max_req_len)`,
+  );
 }
 
 function unexpected(key: string, outcome: TxnOutcome): Error {

@@ -7,7 +7,8 @@ import type { ConsulEntry, TxnOp } from './connection.js';
  * fresh stamp in the entry's Flags (opaque to Consul, unused by kvkit otherwise).
  */
 let writeStamp = Math.floor(Math.random() * 2 ** 32);
-function nextStamp(): number {
+/** A fresh Flags value for one write (also how a plain PUT's own write is recognised when read back). */
+export function nextStamp(): number {
   writeStamp = (writeStamp + 1) % 2 ** 32;
   return writeStamp;
 }
@@ -43,7 +44,7 @@ export function toPair(entry: ConsulEntry, value?: Uint8Array): KVPair {
 
 function decodeValue(value: ConsulEntry['Value']): Uint8Array {
   if (value === null || value === undefined) return new Uint8Array();
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : value;
+  const bytes = Buffer.from(value, 'base64');
   // A plain Uint8Array over the same memory (no copy): callers get bytes, not a Buffer.
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -114,7 +114,7 @@ export class ZookeeperStore extends BaseStore {
       if (ttlMs !== undefined) await this.#putWithTtl(path, data, ttlMs);
       else if (!(await this.#overwrite(path, data))) await this.#putPersistent(path, data);
     } catch (err) {
-      throw withSizeHint(toKVError(err, `put ${key}`), data);
+      throw withSizeHint(unknownOutcome(err, `put ${key}`), data);
     }
   }
 
@@ -147,16 +147,16 @@ export class ZookeeperStore extends BaseStore {
     const path = keyToPath(key);
     this.#ttl.cancel(path);
     try {
-      await this.#run((c) => c.remove(path, -1));
+      await this.#write((c) => c.remove(path, -1));
     } catch (err) {
       const code = zkCode(err);
       if (code === ZkCode.NO_NODE) return;
-      if (code !== ZkCode.NOT_EMPTY) throw toKVError(err, `delete ${key}`);
+      if (code !== ZkCode.NOT_EMPTY) throw unknownOutcome(err, `delete ${key}`);
       // Keys live beneath it: keep the znode as an intermediate one, without data.
       try {
-        await this.#run((c) => c.multi(`delete ${key}`, (tx) => tx.setData(path, null, -1)));
+        await this.#write((c) => c.multi(`delete ${key}`, (tx) => tx.setData(path, null, -1)));
       } catch (inner) {
-        if (zkCode(inner) !== ZkCode.NO_NODE) throw toKVError(inner, `delete ${key}`);
+        if (zkCode(inner) !== ZkCode.NO_NODE) throw unknownOutcome(inner, `delete ${key}`);
       }
       return;
     }
@@ -180,7 +180,7 @@ export class ZookeeperStore extends BaseStore {
       await this.#removeChildren(root);
       if (root !== '/') await this.#pruneFrom(root);
     } catch (err) {
-      throw toKVError(err, `deleteTree ${dir}`);
+      throw unknownOutcome(err, `deleteTree ${dir}`);
     }
   }
 
@@ -287,7 +287,7 @@ export class ZookeeperStore extends BaseStore {
     try {
       if (!isPersistent(await conn.setData(path, data, -1))) return false;
     } catch (err) {
-      if (zkCode(err) === ZkCode.NO_NODE || isConnectionError(err)) return false;
+      if (zkCode(err) === ZkCode.NO_NODE) return false;
       throw err;
     }
     this.#ttl.cancel(path);
@@ -298,18 +298,18 @@ export class ZookeeperStore extends BaseStore {
     for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
       let stat: ZkStat;
       try {
-        stat = await this.#run((c) => c.setData(path, data, -1));
+        stat = await this.#write((c) => c.setData(path, data, -1));
       } catch (err) {
         if (zkCode(err) !== ZkCode.NO_NODE) throw err;
         // Retrying after a lost answer is safe: a create that did land reads as NODE_EXISTS
         // (false), and a replace that did land as BAD_VERSION (null); both loop to setData.
-        if (await this.#run((c) => this.#create(c, path, data, CreateMode.PERSISTENT))) break;
+        if (await this.#write((c) => this.#create(c, path, data, CreateMode.PERSISTENT))) break;
         continue;
       }
       // A TTL key (ephemeral znode) rewritten without a TTL becomes a plain one.
       if (
         ownerOf(stat) === '' ||
-        (await this.#run((c) => this.#replace(c, path, data, stat.version, false)))
+        (await this.#write((c) => this.#replace(c, path, data, stat.version, false)))
       ) {
         break;
       }
@@ -496,7 +496,7 @@ export class ZookeeperStore extends BaseStore {
   async #removeSubtree(path: string): Promise<void> {
     for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
       try {
-        await this.#run((c) => c.remove(path, -1));
+        await this.#write((c) => c.remove(path, -1));
         return;
       } catch (err) {
         const code = zkCode(err);
@@ -522,8 +522,8 @@ export class ZookeeperStore extends BaseStore {
   }
 
   /**
-   * Runs an idempotent request on the store's session, retrying it across a lost connection
-   * (or a replaced session) for up to connectTimeoutMs.
+   * Runs a read on the store's session, retrying it across a lost connection (or a replaced
+   * session) for up to connectTimeoutMs: a read has no effect, so sending it again is safe.
    */
   async #run<T>(op: (conn: ZkConnection) => Promise<T>): Promise<T> {
     const now = this.#main.current;
@@ -543,6 +543,16 @@ export class ZookeeperStore extends BaseStore {
         if (!isConnectionError(err) || Date.now() > deadline || this.closed) throw err;
       }
     }
+  }
+
+  /**
+   * Runs a write on the store's session once, waiting up to connectTimeoutMs for a connection.
+   * It is never sent again after the connection dropped under it: the server may have applied
+   * it, and a second copy landing after another client's write would undo that write (the
+   * caller gets NOT_REACHABLE, outcome unknown, instead).
+   */
+  async #write<T>(op: (conn: ZkConnection) => Promise<T>): Promise<T> {
+    return op(this.#main.current ?? (await this.#main.connection()));
   }
 }
 
@@ -587,6 +597,12 @@ function casError(err: unknown, key: string): unknown {
   if (code === ZkCode.BAD_VERSION || code === ZkCode.NO_NODE)
     return new KeyModifiedError(key, { cause: err });
   return ambiguous(err, key);
+}
+
+/** A write whose answer was lost: it may or may not have been applied. */
+function unknownOutcome(err: unknown, what: string): KVError {
+  if (!isConnectionError(err)) return toKVError(err, what);
+  return new NotReachableError(`connection lost during ${what}; its outcome is unknown`, { cause: err });
 }
 
 /** A lost answer to a conditional write: it may or may not have been applied. */
