@@ -6,13 +6,17 @@ registerBackend('memory', async (o) => (await import('./memory/index.js')).openM
   url: 'name',
 });
 registerBackend('local', async (o) => (await import('./local/index.js')).openLocalStore(o), { url: 'path' });
-registerBackend('etcd', async (o) => (await import('./etcd/index.js')).openEtcdStore(o), { url: 'hosts' });
+registerBackend('etcd', async (o) => (await import('./etcd/index.js')).openEtcdStore(o), {
+  url: 'hosts',
+  params: ['maxRequestBytes'],
+});
 registerBackend('consul', async (o) => (await import('./consul/index.js')).openConsulStore(o), {
   url: 'hosts',
 });
 registerBackend('zk', async (o) => (await import('./zookeeper/index.js')).openZookeeperStore(o), {
   url: 'hosts',
   aliases: ['zookeeper'],
+  params: ['juteMaxBuffer'],
 });
 registerBackend('raft', async (o) => (await import('./raft/index.js')).openRaftClientStore(o), {
   url: 'hosts',

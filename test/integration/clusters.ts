@@ -152,7 +152,7 @@ async function memberReady(kind: ClusterKind, endpoint: string, size: number): P
     }
     case 'zookeeper': {
       const mode = await fourLetterWord(endpoint, 'srvr');
-      return /Mode: (leader|follower)/.test(mode ?? '');
+      return /Mode: (leader|follower|standalone)/.test(mode ?? '');
     }
   }
 }

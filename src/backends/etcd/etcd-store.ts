@@ -9,9 +9,10 @@ import {
   type KVError,
   NotReachableError,
 } from '../../store/errors.js';
-import { normalizePrefix } from '../../store/keys.js';
+import { MAX_KEY_BYTES, normalizePrefix } from '../../store/keys.js';
 import { withTimeout } from '../../store/signals.js';
 import type { Capabilities, KVPair, Locker, StoreOptions } from '../../store/types.js';
+import { requestBoundValueLimit } from '../request-limits.js';
 import { etcdClientOptions } from './client-options.js';
 import { toKVError } from './etcd-errors.js';
 import { EtcdLock } from './etcd-lock.js';
@@ -24,6 +25,17 @@ import { followRange } from './range-follower.js';
  * the leader looks for expired leases every 500 ms, then commits the revocation.
  */
 const TTL_GRANULARITY_MS = 1600;
+/** etcd's default --max-request-bytes: the largest request (as proposed to Raft) a server takes. */
+export const ETCD_MAX_REQUEST_BYTES = 1536 * 1024;
+
+/**
+ * The most a kvkit request carries besides the value: a compare-and-swap names the key twice
+ * (compare and put), a lock's take names its queue key and the lock key; plus the request
+ * header with the username, lease ids and protobuf framing.
+ */
+export function etcdRequestOverheadBytes(prefixBytes: number, usernameBytes: number): number {
+  return 2 * (MAX_KEY_BYTES + prefixBytes + 32) + 512 + usernameBytes;
+}
 
 /**
  * The Store contract on etcd v3: `lastIndex` is the key's mod revision, compare-and-swap is a
@@ -39,8 +51,8 @@ export class EtcdStore extends BaseStore {
     ttl: { minMs: 2000, granularityMs: TTL_GRANULARITY_MS },
     watchCoalesces: false,
     crossProcessWatch: true,
-    // etcd's --max-request-bytes defaults to 1.5 MiB for the whole request, key included.
-    maxValueBytes: 1536 * 1024 - 64 * 1024,
+    // Set in the constructor: --max-request-bytes bounds the whole request, key included.
+    maxValueBytes: 0,
   };
   readonly #client: Etcd3;
   readonly #leases: LeaseKeeper;
@@ -50,6 +62,16 @@ export class EtcdStore extends BaseStore {
 
   constructor(options: StoreOptions) {
     super(options.prefix);
+    this.capabilities.maxValueBytes = requestBoundValueLimit({
+      params: options.params,
+      param: 'maxRequestBytes',
+      serverDefaultBytes: ETCD_MAX_REQUEST_BYTES,
+      overheadBytes: etcdRequestOverheadBytes(
+        Buffer.byteLength(options.prefix ?? ''),
+        Buffer.byteLength(options.username ?? ''),
+      ),
+      configured: options.maxValueBytes,
+    });
     const { client, timeoutMs } = etcdClientOptions(options);
     this.#client = new Etcd3(client);
     this.#leases = new LeaseKeeper(this.#client);

@@ -9,7 +9,9 @@ import {
   type KVError,
   NotReachableError,
 } from '../../store/errors.js';
+import { MAX_KEY_BYTES } from '../../store/keys.js';
 import type { Capabilities, KVPair, Locker, StoreOptions } from '../../store/types.js';
+import { requestBoundValueLimit } from '../request-limits.js';
 import type { ConnectionOptions, ZkConnection } from './connection.js';
 import { ZkLock } from './lock.js';
 import { ancestors, dirToPath, keyToPath, parentPath } from './paths.js';
@@ -30,8 +32,19 @@ const MAIN_SESSION_REQUEST_MS = 2000;
 /** Retries of a write loop that keeps losing races (e.g. to a concurrent deleteTree). */
 const MAX_RACE_RETRIES = 50;
 const EMPTY = Buffer.alloc(0);
-/** Values from this size up may hit the server's default request limit (jute.maxbuffer). */
-const LARGE_VALUE_BYTES = 1024 * 1000;
+/** ZooKeeper's default jute.maxbuffer: the largest request a server reads (bytes). */
+export const JUTE_MAX_BUFFER_DEFAULT = 0xfffff;
+/** node-zookeeper-client refuses to send data over 1 MiB (its DATA_SIZE_LIMIT), whatever the server takes. */
+export const ZK_CLIENT_MAX_DATA_BYTES = 1024 * 1024;
+
+/**
+ * The most a kvkit request carries besides the value: the replace transaction (remove, create,
+ * setData of one znode) names the path three times, and an escaped path takes up to 3 bytes per
+ * key byte (`%XX`, `%uXXXX` for each surrogate); plus headers and framing.
+ */
+export function zkRequestOverheadBytes(prefixBytes: number): number {
+  return 3 * (3 * (MAX_KEY_BYTES + prefixBytes) + 64) + 1024;
+}
 
 /**
  * ZooKeeper backend (node-zookeeper-client). A key `a/b` is the znode `/a/b` holding the
@@ -49,7 +62,7 @@ export class ZookeeperStore extends BaseStore {
   private constructor(
     main: MainSession,
     ephemeral: EphemeralSessions,
-    opts: { prefix?: string; connectTimeoutMs: number },
+    opts: { prefix?: string; connectTimeoutMs: number; maxValueBytes: number },
   ) {
     super(opts.prefix);
     this.#main = main;
@@ -65,8 +78,8 @@ export class ZookeeperStore extends BaseStore {
       ttl: { minMs, granularityMs: Math.ceil(minMs / 2) },
       watchCoalesces: true,
       crossProcessWatch: true,
-      // jute.maxbuffer (1 MiB by default) bounds a whole request: leave room for the path and framing.
-      maxValueBytes: 1024 * 1024 - 64 * 1024,
+      // jute.maxbuffer bounds a whole request (see open()).
+      maxValueBytes: opts.maxValueBytes,
     };
   }
 
@@ -90,6 +103,16 @@ export class ZookeeperStore extends BaseStore {
     if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs <= 0) {
       throw new InvalidArgumentError(`connectTimeoutMs must be a positive number, got ${connectTimeoutMs}`);
     }
+    // A request over the server's jute.maxbuffer makes it drop the connection: the value limit
+    // leaves room for the rest of the largest request kvkit sends.
+    const maxValueBytes = requestBoundValueLimit({
+      params: options.params,
+      param: 'juteMaxBuffer',
+      serverDefaultBytes: JUTE_MAX_BUFFER_DEFAULT,
+      overheadBytes: zkRequestOverheadBytes(Buffer.byteLength(options.prefix ?? '')),
+      configured: options.maxValueBytes,
+      clientMaxBytes: ZK_CLIENT_MAX_DATA_BYTES,
+    });
     const servers: Endpoint[] = parseEndpoints(options.endpoints, DEFAULT_PORT);
     const connection: ConnectionOptions = {
       servers,
@@ -102,6 +125,7 @@ export class ZookeeperStore extends BaseStore {
     return new ZookeeperStore(main, new EphemeralSessions(connection), {
       prefix: options.prefix,
       connectTimeoutMs,
+      maxValueBytes,
     });
   }
 
@@ -114,7 +138,7 @@ export class ZookeeperStore extends BaseStore {
       if (ttlMs !== undefined) await this.#putWithTtl(path, data, ttlMs);
       else if (!(await this.#overwrite(path, data))) await this.#putPersistent(path, data);
     } catch (err) {
-      throw withSizeHint(unknownOutcome(err, `put ${key}`), data);
+      throw unknownOutcome(err, `put ${key}`);
     }
   }
 
@@ -205,7 +229,7 @@ export class ZookeeperStore extends BaseStore {
       else this.#ttl.arm(path, conn, ttlMs);
       return pairOf(key, data, stat);
     } catch (err) {
-      throw withSizeHint(toKVError(err, `atomicPut ${key}`), data);
+      throw toKVError(err, `atomicPut ${key}`);
     }
   }
 
@@ -554,19 +578,6 @@ export class ZookeeperStore extends BaseStore {
   async #write<T>(op: (conn: ZkConnection) => Promise<T>): Promise<T> {
     return op(this.#main.current ?? (await this.#main.connection()));
   }
-}
-
-/**
- * The server drops the connection on a request over its jute.maxbuffer (1 MiB − 1 byte by
- * default), which looks like a lost connection: say so when the value is that large.
- */
-function withSizeHint(err: KVError, data: Buffer): KVError {
-  if (err.code !== 'NOT_REACHABLE' || data.length < LARGE_VALUE_BYTES) return err;
-  return new NotReachableError(
-    `${err.message} (a ${data.length}-byte value needs the ZooKeeper server started with ` +
-      '-Djute.maxbuffer above 1 MiB, e.g. JVMFLAGS=-Djute.maxbuffer=4194304)',
-    { cause: err.cause },
-  );
 }
 
 type Read = (conn: ZkConnection) => Promise<{ data: Buffer | undefined; stat: ZkStat }>;
