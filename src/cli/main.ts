@@ -18,6 +18,7 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   network: () => import('./network.js'),
   service: () => import('./service.js'),
   discovery: () => import('./discovery.js'),
+  dns: () => import('./dns.js'),
 };
 
 const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
@@ -27,6 +28,7 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
   kvkit service create|ls|ps|scale|inspect|rm ...   services and their tasks' addresses
   kvkit raft start|status|members|remove|certs   the embedded Raft cluster
   kvkit discovery register|ls [--watch] ...   node discovery (Docker's docker/nodes keys)
+  kvkit dns serve --listen HOST:PORT ...   DNS for services and tasks (Swarm's names)
 
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;

@@ -6,6 +6,17 @@ export {
   Discovery,
   openDiscovery,
 } from './discovery.js';
+export type { DnsAddress, DnsService, DnsTask } from './dns/records.js';
+export {
+  DEFAULT_DNS_TTL_SECONDS,
+  type DnsRecordFeed,
+  type DnsServer,
+  type DnsServerOptions,
+  networkStateFeed,
+  startDnsServer,
+} from './dns/server.js';
+export { ListenError } from './dns/sockets.js';
+export { isRunning, TASK_IN_DNS, type TaskPredicate } from './dns/state-records.js';
 export type {
   CampaignOptions,
   DiscoveryOptions,
