@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { requireDocker, type ServerKind, startServer } from '../test/integration/servers.js';
 import { benchConsul } from './backends/consul.js';
 import { benchEtcd } from './backends/etcd.js';
+import { benchRedis } from './backends/redis.js';
 import { benchZookeeper } from './backends/zookeeper.js';
 import { type BenchRow, printTable, ratioTable, writeResults } from './lib/measure.js';
 
@@ -11,6 +12,7 @@ const benches: Partial<Record<ServerKind, (endpoint: string) => Promise<BenchRow
   etcd: (endpoint) => benchEtcd(endpoint),
   consul: (endpoint) => benchConsul(endpoint),
   zookeeper: (endpoint) => benchZookeeper(endpoint),
+  redis: (endpoint) => benchRedis(endpoint),
 };
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });

@@ -101,7 +101,7 @@ export interface Store extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export type BackendName = 'memory' | 'local' | 'etcd' | 'consul' | 'zk' | 'raft';
+export type BackendName = 'memory' | 'local' | 'etcd' | 'consul' | 'zk' | 'raft' | 'redis';
 
 /** TLS material as PEM strings or bytes. */
 export interface TlsOptions {

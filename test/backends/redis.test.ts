@@ -20,7 +20,7 @@ const stores: Store[] = [];
 const servers: RedisServer[] = [];
 
 async function open(endpoint: string, extra: Partial<RedisStoreOptions> = {}): Promise<Store> {
-  const store = await openRedisStore({ backend: 'redis' as never, endpoints: [endpoint], ...extra });
+  const store = await openRedisStore({ backend: 'redis', endpoints: [endpoint], ...extra });
   stores.push(store);
   return store;
 }
@@ -51,7 +51,7 @@ describe('redis options', () => {
     for (const extra of bad) {
       let code: string | undefined;
       try {
-        redisSettings({ backend: 'redis' as never, ...extra });
+        redisSettings({ backend: 'redis', ...extra });
       } catch (err) {
         code = (err as { code?: string }).code;
       }
@@ -60,7 +60,7 @@ describe('redis options', () => {
   });
 
   it('defaults to 127.0.0.1:6379, a 5 s timeout and 16 MiB values', () => {
-    const s = redisSettings({ backend: 'redis' as never });
+    const s = redisSettings({ backend: 'redis' });
     expect(s.endpoints).toEqual([{ host: '127.0.0.1', port: 6379 }]);
     expect(s.connectTimeoutMs).toBe(5000);
     expect(s.maxValueBytes).toBe(16 * 1024 * 1024);
