@@ -8,6 +8,10 @@ set -euo pipefail
 
 LOG="${DOCKERD_LOG:-/var/log/kvkit-dockerd.log}"
 WAIT="${DOCKER_WAIT_SECONDS:-60}"
+PIDFILE="${KVKIT_DOCKERD_PIDFILE:-/var/run/docker.pid}"
+# Extra dockerd arguments, e.g. a daemon of its own for testing this script next to the
+# machine's (--data-root, --exec-root, --host matching DOCKER_HOST, --bridge).
+DOCKERD_ARGS="${KVKIT_DOCKERD_ARGS:-}"
 
 log() { printf '[install-docker] %s\n' "$*" >&2; }
 
@@ -37,7 +41,7 @@ if docker_answers; then
 fi
 
 # procps (pgrep) may be missing on a minimal machine: go by dockerd's pid file.
-dockerd_alive() { [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }
+dockerd_alive() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 if ! dockerd_alive; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -45,11 +49,12 @@ if ! dockerd_alive; then
     exit 1
   fi
   # A stale pid file from an earlier, killed daemon stops dockerd from starting.
-  rm -f /var/run/docker.pid
+  rm -f "$PIDFILE"
   log "starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
   # setsid: the daemon must outlive this script and its process group.
-  setsid nohup dockerd >>"$LOG" 2>&1 </dev/null &
+  # shellcheck disable=SC2086 # DOCKERD_ARGS is a list of words
+  setsid nohup dockerd --pidfile "$PIDFILE" $DOCKERD_ARGS >>"$LOG" 2>&1 </dev/null &
 fi
 
 start=$(date +%s)
