@@ -158,7 +158,8 @@ export class ByteReader {
   bytes(maxBytes: number): Uint8Array {
     const length = this.varint(maxBytes);
     if (length > this.remaining) throw new WireError('truncated input');
-    const out = this.buf.slice(this.pos, this.pos + length);
+    // A plain Uint8Array copy (not a Buffer view of the packet) for the API to hand out.
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + length));
     this.pos += length;
     return out;
   }

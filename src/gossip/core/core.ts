@@ -27,6 +27,7 @@ import {
   type TableRecord,
 } from './messages.js';
 import { type CoreRng, pickRandom, shuffle } from './random.js';
+import { RateLimitedReports } from './reports.js';
 import { NetworkRoster } from './roster.js';
 import {
   type AttachmentRecord,
@@ -179,7 +180,6 @@ type Via = 'gossip' | 'sync' | 'join';
 
 const MAX_ACK_WAITERS = 1024;
 const MAX_STREAMS_IN_FLIGHT = 64;
-const WARNING_GAP_MS = 10_000;
 
 /**
  * The gossip protocol as a pure state machine: SWIM membership with Lifeguard (memberlist)
@@ -224,7 +224,7 @@ export class GossipCore {
   private leaveSent = false;
   /** Tombstone pushes of networks left, still in flight (leave waits for them). */
   private leavePushes = 0;
-  private readonly lastWarning = new Map<string, { at: number; suppressed: number }>();
+  private readonly reports = new RateLimitedReports();
   private readonly counters: Omit<CoreStats, 'awareness' | 'membershipQueue'> = {
     packetsIn: 0,
     packetsOut: 0,
@@ -615,16 +615,10 @@ export class GossipCore {
     this.out.events.push(event);
   }
 
-  /** Warnings are rate-limited per code: one per 10 s, with the count of those suppressed. */
+  /** Warnings are rate-limited per code: one per 10 s, with the count of those held back. */
   private warn(code: string, message: string): void {
-    const last = this.lastWarning.get(code);
-    if (last && this.now - last.at < WARNING_GAP_MS) {
-      last.suppressed++;
-      return;
-    }
-    const suffix = last && last.suppressed > 0 ? ` (${last.suppressed} more since the last report)` : '';
-    this.lastWarning.set(code, { at: this.now, suppressed: 0 });
-    this.emit({ kind: 'warning', code, message: message + suffix });
+    const line = this.reports.report(code, message, this.now);
+    if (line !== null) this.emit({ kind: 'warning', code, message: line });
   }
 
   private sendPacket(to: string, first: Uint8Array[], piggyback: boolean): void {
