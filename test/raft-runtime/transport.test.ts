@@ -74,7 +74,9 @@ describe('Transport', () => {
       listen,
       clusterId: () => 'cluster-1',
       resolve: (peer) => book.get(peer),
-      onMessage: (m) => got.push(m),
+      onMessage: (m) => {
+        got.push(m);
+      },
       onUnreachable: (peer) => unreachable.push(peer),
       log,
       ...extra,
@@ -125,6 +127,25 @@ describe('Transport', () => {
       return b2.got.length > 0;
     }, 'delivery after restart');
     expect(b2.got.every((m) => m.from === 'a')).toBe(true);
+  });
+
+  it('disconnects a peer whose message the node finds malformed, and keeps serving the others', async () => {
+    const b = await node('b', {
+      onMessage: (m) => {
+        if ((m as { commit: number }).commit < 0) return false;
+        b.got.push(m);
+      },
+    });
+    const a = await node('a');
+    const c = await node('c');
+    a.t.send([heartbeat('a', 'b', 1), heartbeat('a', 'b', -1), heartbeat('a', 'b', 2)]);
+    await waitFor(
+      () => b.lines.some((l) => /disconnecting a: it sent a malformed heartbeat/.test(l)),
+      'refusal',
+    );
+    c.t.send([heartbeat('c', 'b', 7)]);
+    await waitFor(() => b.got.some((m) => m.from === 'c'), 'c still served');
+    expect(b.got.filter((m) => m.from === 'a').map((m) => (m as { commit: number }).commit)).toEqual([1]);
   });
 
   it('refuses a peer from another cluster, with a log line on both sides saying why', async () => {

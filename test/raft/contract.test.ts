@@ -14,16 +14,28 @@ import { enc, TestNetwork } from './harness.js';
 const voters = { voters: ['a', 'b', 'c'], learners: [] };
 
 describe('the Ready contract', () => {
-  it('hands out one Ready at a time: ready() again before advance() throws, hasReady() is false meanwhile', () => {
-    const core = new RaftCore({ id: 'a', storage: new MemoryRaftStorage(voters), preVote: false });
-    core.campaign();
-    expect(core.hasReady()).toBe(true);
-    const rd = core.ready();
-    expect(core.hasReady()).toBe(false);
-    expect(() => core.ready()).toThrow(RaftError);
-    expect(() => core.advance({ ...rd })).toThrow(/not outstanding/);
-    core.advance(rd);
-    expect(core.hasReady()).toBe(false);
+  it('hands out a second Ready before the first is advanced, holding only what is new, and takes advances in order', () => {
+    const net = new TestNetwork(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    net.elect('a');
+    const a = net.get('a');
+    a.core.propose(enc('one'));
+    const first = a.core.ready();
+    expect(a.core.hasReady()).toBe(false);
+    a.core.propose(enc('two'));
+    expect(a.core.hasReady()).toBe(true);
+    const second = a.core.ready();
+    expect(first.entries.map((e) => e.index)).toEqual([3]);
+    expect(second.entries.map((e) => e.index)).toEqual([4]);
+    expect(() => a.core.advance(second)).toThrow(/out of order/);
+    expect(() => a.core.advance({ ...first })).toThrow(/not outstanding/);
+    a.storage.persist(first);
+    a.storage.persist(second);
+    a.core.advance(first);
+    a.core.advance(second);
+    net.queue.push(...first.messages, ...second.messages);
+    net.deliverAll();
+    net.tick(1);
+    expect(net.appliedData('b')).toEqual(['one', 'two']);
   });
 
   it('keeps working while a Ready is being written, and reports what happened meanwhile in the next one', () => {

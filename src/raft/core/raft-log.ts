@@ -5,9 +5,12 @@ import type { Entry, RaftStorage, Snapshot } from './types.js';
 
 /**
  * The log as the core sees it: what stable storage holds, overlaid by the "unstable" tail
- * (entries and possibly a snapshot handed to the runtime in a Ready but not yet
- * acknowledged). Entries at index >= `unstableOffset` come from the unstable tail even
- * when storage still holds older entries at those indexes (they are about to be replaced).
+ * (entries and possibly a snapshot not yet acknowledged as persisted). Entries at index >=
+ * `unstableOffset` come from the unstable tail even when storage still holds older entries at
+ * those indexes (they are about to be replaced). Part of the unstable tail may already be in
+ * a Ready being written (`inProgress`): the runtime may write several Readys at once
+ * (pipelining), so each unstable entry, the unstable snapshot and each committed entry is
+ * handed out once (`acceptReady`), and becomes stable or applied when its Ready is advanced.
  */
 export class RaftLog {
   /** Highest index known committed. Never decreases. */
@@ -17,6 +20,12 @@ export class RaftLog {
   private unstableSnapshot: Snapshot | null = null;
   private unstableEntries: Entry[] = [];
   private unstableOffset: number;
+  /** First unstable index not yet handed out in a Ready (unstableOffset..lastIndex+1). */
+  private inProgress: number;
+  /** The unstable snapshot was handed out in a Ready. */
+  private snapshotInProgress = false;
+  /** Highest committed index handed out for applying (at least `applied`). */
+  private applying: number;
 
   /**
    * @param committed the persisted commit index
@@ -28,12 +37,14 @@ export class RaftLog {
     applied: number,
   ) {
     this.unstableOffset = storage.lastIndex() + 1;
+    this.inProgress = this.unstableOffset;
     this.committed = Math.max(committed, applied, storage.firstIndex() - 1);
     invariant(
       this.committed <= storage.lastIndex(),
       `commit ${this.committed} beyond last index ${storage.lastIndex()}`,
     );
     this.applied = applied;
+    this.applying = applied;
   }
 
   firstIndex(): number {
@@ -115,6 +126,8 @@ export class RaftLog {
     invariant(first > this.committed, `append at ${first} would overwrite committed ${this.committed}`);
     invariant(first <= this.lastIndex() + 1, `append at ${first} leaves a gap after ${this.lastIndex()}`);
     const truncatedFrom = first <= this.lastIndex() ? first : null;
+    // Entries from `first` on are new, even where an older Ready is writing others there.
+    this.inProgress = Math.min(this.inProgress, first);
     if (first === this.unstableOffset + this.unstableEntries.length) {
       this.unstableEntries.push(...entries);
     } else if (first <= this.unstableOffset) {
@@ -193,12 +206,13 @@ export class RaftLog {
     return false;
   }
 
+  /** Committed entries not handed out yet. */
   hasNextCommittedEntries(): boolean {
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+    return this.committed > Math.max(this.applying, this.firstIndex() - 1);
   }
 
   nextCommittedEntries(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     if (lo > this.committed) return [];
     return this.entries(lo, this.committed + 1, maxBytes);
   }
@@ -206,22 +220,43 @@ export class RaftLog {
   appliedTo(index: number): void {
     invariant(index <= this.committed, `applied ${index} beyond commit ${this.committed}`);
     if (index > this.applied) this.applied = index;
+    if (index > this.applying) this.applying = index;
   }
 
   /** Replaces the log with a snapshot from the leader. */
   restore(snapshot: Snapshot): void {
     this.committed = snapshot.metadata.index;
     this.unstableSnapshot = snapshot;
+    this.snapshotInProgress = false;
     this.unstableEntries = [];
     this.unstableOffset = snapshot.metadata.index + 1;
+    this.inProgress = this.unstableOffset;
   }
 
+  /** The snapshot not yet persisted (being written or not). */
   pendingSnapshot(): Snapshot | null {
     return this.unstableSnapshot;
   }
 
-  pendingEntries(): Entry[] {
-    return this.unstableEntries;
+  /** The unstable snapshot, if no Ready carries it yet. */
+  snapshotToWrite(): Snapshot | null {
+    return this.snapshotInProgress ? null : this.unstableSnapshot;
+  }
+
+  /** Unstable entries no Ready carries yet. */
+  entriesToWrite(): Entry[] {
+    return this.unstableEntries.slice(this.inProgress - this.unstableOffset);
+  }
+
+  hasEntriesToWrite(): boolean {
+    return this.inProgress < this.unstableOffset + this.unstableEntries.length;
+  }
+
+  /** A Ready now carries everything unstable, and the committed entries up to `applyingTo`. */
+  acceptReady(applyingTo: number): void {
+    this.inProgress = this.unstableOffset + this.unstableEntries.length;
+    if (this.unstableSnapshot) this.snapshotInProgress = true;
+    if (applyingTo > this.applying) this.applying = applyingTo;
   }
 
   /** The runtime persisted entries up to `index` (at `term`; a mismatch means they were since replaced). */
@@ -230,13 +265,22 @@ export class RaftLog {
     return Math.min(this.lastIndex(), this.unstableOffset - 1);
   }
 
+  /**
+   * A Ready ending at `index`/`term` was persisted. If that entry has since been replaced (a
+   * newer leader's entry, carried by a later Ready), nothing becomes stable yet: the later
+   * Ready's advance makes it so.
+   */
   stableTo(index: number, term: number): void {
     if (index < this.unstableOffset || this.term(index) !== term) return;
     this.unstableEntries = this.unstableEntries.slice(index + 1 - this.unstableOffset);
     this.unstableOffset = index + 1;
+    this.inProgress = Math.max(this.inProgress, this.unstableOffset);
   }
 
   stableSnapshotTo(index: number): void {
-    if (this.unstableSnapshot && this.unstableSnapshot.metadata.index === index) this.unstableSnapshot = null;
+    if (this.unstableSnapshot && this.unstableSnapshot.metadata.index === index) {
+      this.unstableSnapshot = null;
+      this.snapshotInProgress = false;
+    }
   }
 }

@@ -102,7 +102,8 @@ export class RaftCore {
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private prevConf: ConfState;
-  private outstandingReady: Ready | null = null;
+  /** Readys handed out and not yet advanced, oldest first (the runtime may write several at once). */
+  private outstanding: Ready[] = [];
 
   constructor(config: RaftConfig) {
     this.cfg = resolveConfig(config);
@@ -257,14 +258,16 @@ export class RaftCore {
   // Output
   // =====================================================================================
 
-  /** Whether `ready()` has anything. False while a Ready is outstanding (not advanced). */
+  /**
+   * Whether `ready()` has anything new. A runtime may take the next Ready before advancing the
+   * previous ones (pipelined writes); it holds only what no outstanding Ready carries.
+   */
   hasReady(): boolean {
-    if (this.outstandingReady) return false;
     return (
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
-      this.log.pendingSnapshot() !== null ||
-      this.log.pendingEntries().length > 0 ||
+      this.log.snapshotToWrite() !== null ||
+      this.log.hasEntriesToWrite() ||
       this.log.hasNextCommittedEntries() ||
       !softStatesEqual(this.softState(), this.prevSoftState) ||
       !hardStatesEqual(this.hardState(), this.prevHardState) ||
@@ -272,23 +275,25 @@ export class RaftCore {
     );
   }
 
-  /** The next batch of work. Handle it as `Ready` documents, then call `advance(ready)`. */
+  /**
+   * The next batch of work. Handle it as `Ready` documents, then call `advance(ready)`.
+   * Several Readys may be outstanding; they must be finished (persisted, sent, applied) and
+   * advanced in the order they were taken.
+   */
   ready(): Ready {
-    if (this.outstandingReady) {
-      throw new RaftError('INVALID_ARGUMENT', 'ready() called again before advance() of the previous Ready');
-    }
     const soft = this.softState();
     const hard = this.hardState();
     const hardChanged = !hardStatesEqual(hard, this.prevHardState);
-    const entries = this.log.pendingEntries().slice();
-    const snapshot = this.log.pendingSnapshot();
+    const entries = this.log.entriesToWrite();
+    const snapshot = this.log.snapshotToWrite();
+    const committedEntries = this.log.nextCommittedEntries(this.cfg.maxCommittedSizePerReady);
     const rd: Ready = {
       softState: softStatesEqual(soft, this.prevSoftState) ? null : soft,
       hardState: hardChanged ? hard : null,
       confState: confStatesEqual(this.conf, this.prevConf) ? null : cloneConfState(this.conf),
       snapshot,
       entries,
-      committedEntries: this.log.nextCommittedEntries(this.cfg.maxCommittedSizePerReady),
+      committedEntries,
       messages: this.msgs,
       readStates: this.readStates,
       mustSync:
@@ -302,15 +307,23 @@ export class RaftCore {
     this.prevSoftState = soft;
     this.prevHardState = hard;
     this.prevConf = cloneConfState(this.conf);
-    this.outstandingReady = rd;
+    const last = committedEntries[committedEntries.length - 1];
+    this.log.acceptReady(last === undefined ? 0 : last.index);
+    this.outstanding.push(rd);
     return rd;
   }
 
-  /** Acknowledges that `ready` was persisted, sent and applied. */
+  /** Acknowledges that `ready` (the oldest outstanding one) was persisted, sent and applied. */
   advance(ready: Ready): void {
-    if (ready !== this.outstandingReady)
-      throw new RaftError('INVALID_ARGUMENT', 'advance() of a Ready not outstanding');
-    this.outstandingReady = null;
+    if (ready !== this.outstanding[0]) {
+      throw new RaftError(
+        'INVALID_ARGUMENT',
+        this.outstanding.includes(ready)
+          ? 'advance() out of order: advance the oldest outstanding Ready first'
+          : 'advance() of a Ready not outstanding',
+      );
+    }
+    this.outstanding.shift();
     if (ready.snapshot) {
       this.log.stableSnapshotTo(ready.snapshot.metadata.index);
       this.log.appliedTo(ready.snapshot.metadata.index);

@@ -271,6 +271,9 @@ export interface ReadState {
  *  4. If `snapshot`: restore the state machine from it. Then apply `committedEntries` in order.
  *  5. Serve each `readStates` entry once the state machine has applied its `index`.
  * Storage reads by the core (`RaftStorage`) must see steps 1–2 before `advance` returns.
+ * Pipelining: the next Ready may be taken (and its write and early messages started) before
+ * this one is advanced; each holds only what no earlier one carries. Readys must be finished
+ * (steps 3–5, after their own write and every earlier one) and advanced in the order taken.
  */
 export interface Ready {
   /** Present when leader or role changed since the last Ready. */

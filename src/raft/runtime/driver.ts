@@ -19,6 +19,7 @@ import { coalesceMessages } from './coalesce.js';
 import type { DiskDone, DriverClock, DriverObserver, LogDisk } from './driver-io.js';
 import { decodePayload, encodeAnnounce } from './entry-payload.js';
 import { decodeMemberContext, type MemberAddress, MemberBook } from './member-book.js';
+import { malformedMessage } from './message-check.js';
 import { type ProposalDone, Proposals } from './proposals.js';
 import { ReadBarriers } from './read-barriers.js';
 import { decodeSnapshotImage, encodeSnapshotImage } from './snapshot-image.js';
@@ -45,11 +46,18 @@ export interface RaftDriverOptions {
   /** Snapshot the state machine every this many applied entries, keeping `keepEntries` before it. */
   snapshotEvery: number;
   keepEntries: number;
+  /**
+   * Readys written at once (pipelining): the next Ready's write, and the leader's appends in
+   * it, start before the previous write completed. Default 1.
+   */
+  maxWritesInFlight?: number;
   /** The leader promotes a learner to voter once its log reached the commit index. Default true. */
   promoteLearners?: boolean;
   /** This node's client address, replicated into the address book (null: none). */
   clientAddr?: string | null;
   observer?: DriverObserver;
+  /** A peer's message was malformed (dropped); the simulator fails the run on it. */
+  onBadMessage?: (message: unknown, reason: string) => void;
   /** A member other than this node was removed (the transport forgets it). */
   onMemberRemoved?: (id: string) => void;
   /** One line per event (role changes, snapshots installed, membership). */
@@ -94,7 +102,7 @@ export class RaftDriver {
   private readonly proposals: Proposals;
   private readonly reads: ReadBarriers;
   private readonly electionMs: number;
-  private readonly maxWritesInFlight = 1;
+  private readonly maxWritesInFlight: number;
   private book = new MemberBook();
   /** Addresses from conf changes appended but not applied yet, and from peers' handshakes. */
   private readonly routes = new Map<string, string>();
@@ -128,6 +136,7 @@ export class RaftDriver {
     this.observer = opts.observer ?? {};
     this.clientAddr = opts.clientAddr ?? null;
     this.electionMs = opts.tickMs * (opts.raft?.electionTick ?? 10);
+    this.maxWritesInFlight = Math.max(1, opts.maxWritesInFlight ?? 1);
     this.leaderContact = this.clock.now();
 
     // The state machine starts from the stored snapshot; the core hands out the committed
@@ -214,13 +223,23 @@ export class RaftDriver {
   // Inputs from the network
   // =====================================================================================
 
-  step(message: Message): void {
-    if (this.stopped) return;
+  /**
+   * A message from a peer. A malformed one (message-check.ts) never reaches the core: it is
+   * reported (`onBadMessage`) and false is returned, so the transport drops its sender.
+   */
+  step(message: Message): boolean {
+    if (this.stopped) return true;
+    const malformed = malformedMessage(message);
+    if (malformed !== null) {
+      this.opts.onBadMessage?.(message, malformed);
+      return false;
+    }
     if (message.type === 'app' || message.type === 'heartbeat' || message.type === 'snap') {
       this.leaderContact = this.clock.now();
     }
     this.core.step(message);
     this.schedulePump();
+    return true;
   }
 
   reportUnreachable(peer: string): void {

@@ -31,6 +31,9 @@ export class FrameReader {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
+  /** @param maxFrameBytes the largest frame body accepted (a larger one is a FrameError). */
+  constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
+
   /** Feeds a chunk; returns every value completed by it. Throws FrameError on a bad frame. */
   push(chunk: Buffer): unknown[] {
     this.pending.push(chunk);
@@ -40,8 +43,8 @@ export class FrameReader {
       if (this.pendingBytes < 4) break;
       const head = this.peek(4);
       const length = head.readUInt32BE(0);
-      if (length > MAX_FRAME_BYTES)
-        throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`);
+      if (length > this.maxFrameBytes)
+        throw new FrameError(`frame of ${length} bytes exceeds the maximum of ${this.maxFrameBytes}`);
       if (this.pendingBytes < 4 + length) break;
       const frame = this.take(4 + length);
       try {

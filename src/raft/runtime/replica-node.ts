@@ -59,6 +59,8 @@ export interface ReplicaNodeOptions {
   requestTimeoutMs?: number;
   /** Deadline of a membership change. Default 15,000 ms. */
   membershipTimeoutMs?: number;
+  /** Readys written at once (see RaftDriverOptions.maxWritesInFlight). Default 1. */
+  maxWritesInFlight?: number;
   /** Transport knobs (tests). */
   transport?: { maxQueuedMessages?: number; maxQueuedBytes?: number };
   /** Called when the node stops on an unrecoverable error (a failed disk write...). */
@@ -172,6 +174,7 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
       tickMs: this.tickMs,
       snapshotEvery: opts.snapshotEvery ?? 100_000,
       keepEntries: opts.keepEntries ?? 5000,
+      maxWritesInFlight: opts.maxWritesInFlight,
       clientAddr: this.clientAddr,
       onMemberRemoved: (peer) => transport.dropPeer(peer),
       log,

@@ -23,7 +23,8 @@ export interface TransportOptions {
   resolve: (peer: string) => string | undefined;
   /** A peer told us its address in its handshake (used until membership says otherwise). */
   learnAddress?: (peer: string, address: string) => void;
-  onMessage: (message: Message) => void;
+  /** A message for this node; returning false says it was malformed: the sender is disconnected. */
+  onMessage: (message: Message) => boolean | undefined | void;
   /** Messages to `peer` were lost (disconnect or overflow). */
   onUnreachable?: (peer: string) => void;
   tls?: TlsMaterial;
@@ -202,7 +203,10 @@ export class Transport {
           this.reply(socket, { kind: 'welcome' });
           continue;
         }
-        this.deliver(peer, frame as Message);
+        if (!this.deliver(peer, frame as Message)) {
+          socket.destroy();
+          return;
+        }
       }
     });
     socket.on('error', () => socket.destroy());
@@ -240,22 +244,29 @@ export class Transport {
     return null;
   }
 
-  private deliver(peer: string, message: Message): void {
-    if (!this.faults.allows(peer)) return;
+  /** Hands a message on; false when the peer sent garbage (then it is disconnected). */
+  private deliver(peer: string, message: Message): boolean {
+    if (!this.faults.allows(peer)) return true;
     if (
       typeof message !== 'object' ||
       message === null ||
       message.from !== peer ||
       message.to !== this.opts.nodeId
     ) {
-      this.opts.log(`dropping a malformed message from ${peer}`);
-      return;
+      this.opts.log(`disconnecting ${peer}: a message not from it or not for this node`);
+      return false;
     }
     try {
-      this.opts.onMessage(message);
+      if (this.opts.onMessage(message) === false) {
+        this.opts.log(
+          `disconnecting ${peer}: it sent a malformed ${String(message.type).slice(0, 20)} message`,
+        );
+        return false;
+      }
     } catch (err) {
       this.opts.log(`error handling ${message.type} from ${peer}: ${(err as Error).stack ?? err}`);
     }
+    return true;
   }
 
   private reply(socket: Socket, reply: HelloReply): void {

@@ -10,6 +10,8 @@ export interface ClusterOptions {
   raft: Omit<RaftConfig, 'id' | 'storage' | 'rng'>;
   tickMs: number;
   diskDelayMaxMs: number;
+  /** Readys each node writes at once (1: one at a time). */
+  maxWritesInFlight?: number;
   snapshotEvery: number;
   retainEntries: number;
   faults: LinkFaults;
@@ -56,6 +58,7 @@ export class SimCluster {
       raft: this.opts.raft,
       tickMs: this.opts.tickMs,
       diskDelayMaxMs: this.opts.diskDelayMaxMs,
+      maxWritesInFlight: this.opts.maxWritesInFlight ?? 1,
       snapshotEvery: this.opts.snapshotEvery,
       retainEntries: this.opts.retainEntries,
       stateMachine: this.opts.stateMachine,

@@ -26,6 +26,7 @@ import { RaftDriver } from '../runtime/driver.js';
 import type { DriverClock } from '../runtime/driver-io.js';
 import { TOKEN_BYTES } from '../runtime/entry-payload.js';
 import type { EventQueue } from './event-queue.js';
+import { InvariantViolation } from './invariants.js';
 import { concat, SimDisk } from './sim-disk.js';
 
 /** Virtual milliseconds before a revoke that did not take effect is proposed again. */
@@ -89,6 +90,8 @@ export interface SimNodeOptions {
   tickMs: number;
   /** A Ready's write takes uniform [0, diskDelayMaxMs]; the node keeps running meanwhile. */
   diskDelayMaxMs: number;
+  /** Readys the driver writes at once. */
+  maxWritesInFlight: number;
   /** Take a snapshot (and compact) after this many applied entries. */
   snapshotEvery: number;
   /** Log entries kept behind each snapshot. */
@@ -177,6 +180,7 @@ export class SimNode {
       firstTickMs: rng.next() * this.opts.tickMs,
       snapshotEvery: this.opts.snapshotEvery,
       keepEntries: this.opts.retainEntries,
+      maxWritesInFlight: this.opts.maxWritesInFlight,
       observer: {
         onPersisted: (ready) => {
           this.opts.debugLog?.(`${this.id} ready ${describeReady(ready)}`);
@@ -199,6 +203,11 @@ export class SimNode {
         onTick: () => this.leaseClock?.tick(this.driver?.isLeader() ?? false),
       },
       log: (line) => this.opts.debugLog?.(`${this.id} ${line}`),
+      onBadMessage: (message, reason) => {
+        throw new InvariantViolation(
+          `${this.id} received a malformed message (${reason}): ${describe(message)}`,
+        );
+      },
       onFatal: (err) => {
         throw err;
       },
@@ -327,4 +336,14 @@ function describeReady(rd: Ready): string {
     );
   if (rd.readStates.length) parts.push(`reads=${rd.readStates.length}`);
   return parts.join(' ');
+}
+
+function describe(message: unknown): string {
+  const m = message as { type?: unknown; from?: unknown; to?: unknown; term?: unknown };
+  const entries = (message as { entries?: { index?: unknown; term?: unknown }[] }).entries;
+  const head = `${String(m.type)} ${String(m.from)}->${String(m.to)} t${String(m.term)}`;
+  if (!Array.isArray(entries)) return head;
+  const prev = message as { prevIndex?: unknown; prevTerm?: unknown };
+  const list = entries.map((e) => `${String(e?.index)}/${String(e?.term)}`).join(',');
+  return `${head} prev=${String(prev.prevIndex)}/${String(prev.prevTerm)} entries=[${list.slice(0, 200)}]`;
 }

@@ -54,6 +54,8 @@ export interface SimulationParameters {
   leases: boolean;
   /** Replies each client session remembers (`repliesPerSession`); older retries are refused. */
   sessionWindow: number;
+  /** Readys each node writes at once (the driver's pipelining). */
+  maxWritesInFlight: number;
 }
 
 export interface SimulationResult {
@@ -126,9 +128,11 @@ export function parametersFor(seed: number, nodes: number): SimulationParameters
     leases: rng.next() < 0.5,
     sessions: 0,
     sessionWindow: 0,
+    maxWritesInFlight: 1,
   };
   params.sessions = choose([1, 2, params.clients]);
   params.sessionWindow = choose([1, 16, 1024]);
+  params.maxWritesInFlight = choose([1, 2, 4]);
   return params;
 }
 
@@ -146,6 +150,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     debugLog: options.debugLog,
     tickMs: p.tickMs,
     diskDelayMaxMs: p.diskDelayMaxMs,
+    maxWritesInFlight: p.maxWritesInFlight,
     snapshotEvery: p.snapshotEvery,
     retainEntries: p.retainEntries,
     stateMachine: options.stateMachine ?? { repliesPerSession: p.sessionWindow },
