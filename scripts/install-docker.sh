@@ -50,6 +50,14 @@ if ! dockerd_alive; then
   fi
   # A stale pid file from an earlier, killed daemon stops dockerd from starting.
   rm -f "$PIDFILE"
+  # A second dockerd must not share a network namespace with one that uses docker0: given another
+  # bridge (--bridge X, or none) it deletes docker0 at start (seen here with 20.10), cutting every
+  # container of the first daemon off; given none it fights over docker0's addresses and iptables.
+  # Run it in a network namespace of its own (ip netns exec NAME ...), where docker0 is its own.
+  if [ -n "$DOCKERD_ARGS" ] && [ -e /sys/class/net/docker0 ]; then
+    echo "[install-docker] refusing: KVKIT_DOCKERD_ARGS starts a second dockerd, and this network namespace already has docker0 (another daemon's); run it in a network namespace of its own" >&2
+    exit 2
+  fi
   log "starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
   # setsid: the daemon must outlive this script and its process group.
