@@ -3,7 +3,7 @@ import { anySignal } from '../store/signals.js';
 import type { KVPair, Store } from '../store/types.js';
 import { json } from '../store/values.js';
 import type { Layout } from './layout.js';
-import { type NetworkRecord, publicNetwork, publicService, type ServiceRecord } from './records.js';
+import { publicNetwork, publicService, type ServiceRecord } from './records.js';
 import type { Network, Service, Task } from './types.js';
 
 /** Everything network state holds that readers (DNS, a scheduler) follow, as of one moment. */
@@ -31,12 +31,15 @@ export async function* watchNetworkState(
   const stop = new AbortController();
   const until = anySignal(signal, stop.signal);
   const changed = new Channel<true>({ signal: until, latestOnly: true });
-  const latest: Partial<Record<Part, KVPair[]>> = {};
-  const parsed = new Map<string, { lastIndex: number; value: unknown }>();
+  const parts = {
+    networks: new PartDecoder(publicNetwork),
+    services: new PartDecoder((s: ServiceRecord) => (s.status === 'removing' ? null : publicService(s))),
+    tasks: new PartDecoder((t: Task) => t),
+  };
   const pump = async (part: Part, dir: string) => {
     try {
       for await (const list of store.watchTree(dir, { signal: until })) {
-        latest[part] = list;
+        parts[part].latest = list;
         changed.push(true);
       }
     } catch (err) {
@@ -48,39 +51,61 @@ export async function* watchNetworkState(
     pump('services', layout.services),
     pump('tasks', layout.tasks),
   ];
-  const decode = <T>(pairs: KVPair[]): T[] => {
-    const out: T[] = [];
-    for (const pair of pairs) {
-      let hit = parsed.get(pair.key);
-      if (hit?.lastIndex !== pair.lastIndex) {
-        try {
-          hit = { lastIndex: pair.lastIndex, value: json(pair) };
-        } catch {
-          continue;
-        }
-        parsed.set(pair.key, hit);
-      }
-      out.push(hit.value as T);
-    }
-    return out;
-  };
   try {
     for await (const _ of changed) {
       if (until.aborted) return;
-      const { networks, services, tasks } = latest;
+      const networks = parts.networks.values();
+      const services = parts.services.values();
+      const tasks = parts.tasks.values();
       if (!networks || !services || !tasks) continue;
-      const keys = new Set([...networks, ...services, ...tasks].map((p) => p.key));
-      for (const key of parsed.keys()) if (!keys.has(key)) parsed.delete(key);
-      yield {
-        networks: decode<NetworkRecord>(networks).map(publicNetwork),
-        services: decode<ServiceRecord>(services)
-          .filter((s) => s.status !== 'removing')
-          .map(publicService),
-        tasks: decode<Task>(tasks),
-      };
+      yield { networks, services, tasks };
     }
   } finally {
     stop.abort();
     await Promise.allSettled(pumps);
+  }
+}
+
+/**
+ * One watched directory's records, parsed once per record version: the same object is handed
+ * out while a record is unchanged (readers may keep what they derived from it; the DNS record
+ * builder does), and the same array while the directory is unchanged.
+ */
+class PartDecoder<R, T> {
+  latest: KVPair[] | null = null;
+  readonly #shape: (record: R) => T | null;
+  #decodedFrom: KVPair[] | null = null;
+  #values: T[] = [];
+  #parsed = new Map<string, { lastIndex: number; value: T | null }>();
+
+  constructor(shape: (record: R) => T | null) {
+    this.#shape = shape;
+  }
+
+  /** The decoded records of the latest list; null before the first. */
+  values(): T[] | null {
+    const pairs = this.latest;
+    if (pairs === null) return null;
+    if (pairs === this.#decodedFrom) return this.#values;
+    const parsed = new Map<string, { lastIndex: number; value: T | null }>();
+    const out: T[] = [];
+    for (const pair of pairs) {
+      let hit = this.#parsed.get(pair.key);
+      if (hit?.lastIndex !== pair.lastIndex) {
+        let value: T | null;
+        try {
+          value = this.#shape(json<R>(pair));
+        } catch {
+          value = null; // a damaged record must not stop the readers
+        }
+        hit = { lastIndex: pair.lastIndex, value };
+      }
+      parsed.set(pair.key, hit);
+      if (hit.value !== null) out.push(hit.value);
+    }
+    this.#parsed = parsed;
+    this.#decodedFrom = pairs;
+    this.#values = out;
+    return out;
   }
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /** RFC 1035 §2.3.4: a label is at most 63 octets, a name at most 255 on the wire (253 as text). */
@@ -13,25 +14,40 @@ export function canonicalName(name: string): string {
 /** True when `name` (text, no trailing dot) fits DNS: labels of 1–63 octets, 253 characters at most. */
 export function isValidName(name: string): boolean {
   if (name.length === 0 || name.length > MAX_NAME_TEXT) return false;
-  for (const label of name.split('.')) {
-    if (label.length === 0 || Buffer.byteLength(label) > MAX_LABEL_OCTETS) return false;
+  let label = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 46) {
+      if (label === 0) return false;
+      label = 0;
+    } else if (c < 128) {
+      if (++label > MAX_LABEL_OCTETS) return false;
+    } else {
+      return Buffer.byteLength(name) <= MAX_NAME_TEXT && name.split('.').every(validLabelBytes);
+    }
   }
-  return true;
+  return label > 0;
+}
+
+function validLabelBytes(label: string): boolean {
+  const bytes = Buffer.byteLength(label);
+  return bytes > 0 && bytes <= MAX_LABEL_OCTETS;
 }
 
 /** The reverse-lookup name of an address: `5.0.9.10.in-addr.arpa`, or IPv6 nibbles under `ip6.arpa`. */
 export function reverseName(address: string): string | null {
-  if (!ipaddr.isValid(address)) return null;
-  const bytes = ipaddr.parse(address).toByteArray();
-  if (bytes.length === 4) return `${bytes.reverse().join('.')}.in-addr.arpa`;
+  const family = isIP(address);
+  if (family === 4) return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
+  if (family !== 6) return null;
   const nibbles: string[] = [];
-  for (const byte of bytes) nibbles.push((byte >> 4).toString(16), (byte & 15).toString(16));
+  for (const byte of ipaddr.IPv6.parse(address).toByteArray()) {
+    nibbles.push((byte >> 4).toString(16), (byte & 15).toString(16));
+  }
   return `${nibbles.reverse().join('.')}.ip6.arpa`;
 }
 
-/** 4 for an IPv4 address, 6 for IPv6, null for anything else. */
+/** 4 for an IPv4 address (four decimal parts), 6 for IPv6, null for anything else. */
 export function addressFamily(address: string): 4 | 6 | null {
-  if (ipaddr.IPv4.isValidFourPartDecimal(address)) return 4;
-  if (address.includes(':') && ipaddr.IPv6.isValid(address)) return 6;
-  return null;
+  const family = isIP(address);
+  return family === 4 || family === 6 ? family : null;
 }

@@ -5,10 +5,10 @@ import { withTimeout } from '../../store/signals.js';
 import type { Store } from '../../store/types.js';
 import { resilientWatch } from '../resilient-watch.js';
 import { Forwarder, parseUpstreams } from './forwarder.js';
-import { buildRecordTable, type DnsService } from './records.js';
+import { type DnsService, RecordBuilder } from './records.js';
 import { Responder } from './responder.js';
 import { DnsSockets } from './sockets.js';
-import { servicesFromState } from './state-records.js';
+import { StateRecords } from './state-records.js';
 
 /** Docker's record TTL (libnetwork resolver.go), in seconds. */
 export const DEFAULT_DNS_TTL_SECONDS = 600;
@@ -55,10 +55,11 @@ export interface DnsServer extends AsyncDisposable {
 export function networkStateFeed(store: Store, prefix = DEFAULT_NETWORK_PREFIX): DnsRecordFeed {
   return async function* feed(signal, onError) {
     const state = new NetworkState(store, { prefix });
+    const records = new StateRecords();
     try {
       yield* resilientWatch(
         (s) => state.watch({ signal: s }),
-        (snapshot) => servicesFromState(snapshot),
+        (snapshot) => records.services(snapshot),
         {
           signal,
           onError,
@@ -90,8 +91,9 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         stop.abort(err);
         reject(err);
       };
+      const builder = new RecordBuilder({ networks: o.networks });
       for await (const services of o.feed(stop.signal, report)) {
-        responder.setTable(buildRecordTable(services, { networks: o.networks }));
+        responder.setTable(builder.build(services));
         if (!loaded) {
           loaded = true;
           resolve();

@@ -1,4 +1,4 @@
-import type { Task } from '../../network-state/types.js';
+import type { Network, Service, Task } from '../../network-state/types.js';
 import type { NetworkStateSnapshot } from '../../network-state/watch.js';
 import type { DnsAddress, DnsService } from './records.js';
 
@@ -14,37 +14,95 @@ export const isRunning: TaskPredicate = (task) => task.state === 'running';
 
 export const TASK_IN_DNS: readonly TaskPredicate[] = [isRunning];
 
-/** The DNS view of a network-state snapshot: services with their VIPs and answerable tasks. */
+/**
+ * The DNS view of network-state snapshots: services with their VIPs and answerable tasks. A
+ * service whose record, answerable tasks and networks are the same objects as in the previous
+ * snapshot (network state hands out unchanged records as the same objects) gets the same
+ * DnsService back, so the record builder re-derives only what changed.
+ */
+export class StateRecords {
+  readonly #predicates: readonly TaskPredicate[];
+  #networks: readonly Network[] = [];
+  #services: readonly Service[] = [];
+  #tasks: Task[][] = [];
+  #out: DnsService[] = [];
+
+  constructor(predicates: readonly TaskPredicate[] = TASK_IN_DNS) {
+    this.#predicates = predicates;
+  }
+
+  services(state: NetworkStateSnapshot): DnsService[] {
+    const tasksOf = new Map<string, Task[]>();
+    for (const task of state.tasks) {
+      if (!this.#predicates.every((p) => p(task, state))) continue;
+      const list = tasksOf.get(task.serviceId);
+      if (list) list.push(task);
+      else tasksOf.set(task.serviceId, [task]);
+    }
+    const networksSame = sameItems(state.networks, this.#networks);
+    // The same service list (only tasks changed): compare position by position, no lookups.
+    const aligned = networksSame && state.services === this.#services;
+    const before = aligned ? null : this.#byId();
+    const networkName = new Map(state.networks.map((n) => [n.id, n.name]));
+    const tasksNow: Task[][] = [];
+    const out: DnsService[] = [];
+    for (let i = 0; i < state.services.length; i++) {
+      const service = state.services[i];
+      const tasks = tasksOf.get(service.id) ?? NO_TASKS;
+      const previous = aligned ? { tasks: this.#tasks[i], dns: this.#out[i] } : before?.get(service);
+      const reuse = networksSame && previous !== undefined && sameItems(previous.tasks, tasks);
+      tasksNow.push(tasks);
+      out.push(reuse && previous ? previous.dns : toDnsService(service, tasks, networkName));
+    }
+    this.#networks = state.networks;
+    this.#services = state.services;
+    this.#tasks = tasksNow;
+    this.#out = out;
+    return out;
+  }
+
+  #byId(): Map<Service, { tasks: Task[]; dns: DnsService }> {
+    const map = new Map<Service, { tasks: Task[]; dns: DnsService }>();
+    for (let i = 0; i < this.#services.length; i++) {
+      map.set(this.#services[i], { tasks: this.#tasks[i], dns: this.#out[i] });
+    }
+    return map;
+  }
+}
+
+const NO_TASKS: Task[] = [];
+
+/** One snapshot's DNS view, without keeping anything. */
 export function servicesFromState(
   state: NetworkStateSnapshot,
   predicates: readonly TaskPredicate[] = TASK_IN_DNS,
 ): DnsService[] {
-  const networkName = new Map(state.networks.map((n) => [n.id, n.name]));
+  return new StateRecords(predicates).services(state);
+}
+
+function toDnsService(service: Service, tasks: Task[], networkName: Map<string, string>): DnsService {
   const address = (networkId: string, cidr: string): DnsAddress | null => {
     const network = networkName.get(networkId);
     if (network === undefined) return null;
     const slash = cidr.indexOf('/');
     return { network, networkId, address: slash === -1 ? cidr : cidr.slice(0, slash) };
   };
-  const tasksOf = new Map<string, Task[]>();
-  for (const task of state.tasks) {
-    if (!predicates.every((p) => p(task, state))) continue;
-    const list = tasksOf.get(task.serviceId);
-    if (list) list.push(task);
-    else tasksOf.set(task.serviceId, [task]);
-  }
-  return state.services.map((service) => ({
+  return {
     id: service.id,
     name: service.name,
     endpointMode: service.endpointMode,
     createdAt: service.createdAt,
     vips: service.virtualIps.flatMap((v) => address(v.networkId, v.addr) ?? []),
-    tasks: (tasksOf.get(service.id) ?? []).map((task) => ({
+    tasks: tasks.map((task) => ({
       id: task.id,
       slot: task.slot,
       addresses: task.attachments.flatMap((a) =>
         a.addresses.flatMap((cidr) => address(a.networkId, cidr) ?? []),
       ),
     })),
-  }));
+  };
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

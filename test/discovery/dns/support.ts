@@ -2,7 +2,7 @@
  * What the DNS tests share: a network state on a memory store with a DNS server in front of it,
  * real resolvers (`dig`, Node's Resolver) pointed at its port, and dnsmasq as a real upstream.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { promisify } from 'node:util';
 import {
@@ -154,69 +154,8 @@ export function ipsOf(answer: DigAnswer): string[] {
   return sortIps(answer.answers.filter((a) => a.type === 'A' || a.type === 'AAAA').map((a) => a.data));
 }
 
-/** A real upstream resolver: dnsmasq on a loopback port, answering the given `--address` rules. */
-export class Dnsmasq {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-  ) {}
-
-  /**
-   * Starts dnsmasq on a random high loopback port, trying another when that one is taken (it
-   * cannot be told to pick one itself). `addresses` are `--address=/name/ip` rules.
-   */
-  static async start(addresses: string[], extra: string[] = []): Promise<Dnsmasq> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const port = 20_000 + Math.floor(Math.random() * 40_000);
-      const child = spawn(
-        '/usr/sbin/dnsmasq',
-        [
-          '--keep-in-foreground',
-          '--no-resolv',
-          '--no-hosts',
-          '--log-facility=-',
-          `--port=${port}`,
-          '--listen-address=127.0.0.1',
-          '--bind-interfaces',
-          '--user=root',
-          ...addresses.map((a) => `--address=${a}`),
-          ...extra,
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      const outcome = await new Promise<'up' | 'taken' | string>((resolve) => {
-        let err = '';
-        const timer = setTimeout(() => resolve(`dnsmasq did not start: ${err}`), 15_000);
-        child.stderr?.on('data', (chunk: Buffer) => {
-          err += chunk.toString();
-          if (/started, version/.test(err)) {
-            clearTimeout(timer);
-            resolve('up');
-          }
-        });
-        child.on('exit', () => {
-          clearTimeout(timer);
-          resolve(/in use/i.test(err) ? 'taken' : `dnsmasq exited: ${err}`);
-        });
-      });
-      if (outcome === 'up') return new Dnsmasq(port, child);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      if (outcome !== 'taken') throw new Error(outcome);
-    }
-    throw new Error('no free port for dnsmasq after 20 tries');
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGKILL');
-    await exited;
-  }
-}
+/** A real upstream resolver: the dnsmasq launcher the benchmark uses. */
+export { Dnsmasq } from '../../../bench/lib/dnsmasq.js';
 
 /** Sends one UDP packet and returns the first reply, or null if none comes within `ms`. */
 export async function udpExchange(port: number, packet: Buffer, ms = 1000): Promise<Buffer | null> {
