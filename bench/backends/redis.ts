@@ -34,7 +34,9 @@ export async function benchRedis(
   const run = `bench/${Date.now().toString(36)}`;
   const store = await createStore(`redis://${endpoint}`);
   const { host, port } = parseEndpoint(endpoint, 6379);
-  const raw = createClient({ socket: { host, port } });
+  // The raw client at its fastest: node-redis's default per-command timeout costs an
+  // AbortSignal.timeout per call (kvkit turns it off and keeps its own deadline).
+  const raw = createClient({ socket: { host, port }, commandOptions: { timeout: 0 } });
   raw.on('error', () => {});
   await raw.connect();
   const rows: InterleavedRow[] = [];
