@@ -12,6 +12,7 @@ import { UsageError } from './kv.js';
 const usage = `kvkit raft start --id ID --data-dir DIR --peer-addr HOST:PORT [--client-addr HOST:PORT]
                   (--initial-cluster ID=HOST:PORT,... | --join HOST:PORT[,...]) [--tls-dir DIR]
                   [--tick-ms MS] [--snapshot-every N] [--keep-entries N]
+                  [--metrics-addr HOST:PORT [--insecure]]
        kvkit raft status|members [--json] [--store raft://HOST:PORT,...] [--tls-dir DIR]
        kvkit raft remove ID [--store raft://...] [--tls-dir DIR]
        kvkit raft certs --out DIR --nodes ID,ID,... [--hosts HOST,...] [--days N]`;
@@ -55,6 +56,8 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
         'tick-ms': { type: 'string' },
         'snapshot-every': { type: 'string' },
         'keep-entries': { type: 'string' },
+        'metrics-addr': { type: 'string' },
+        insecure: { type: 'boolean' },
         store: { type: 'string' },
       },
     }),
@@ -81,6 +84,8 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
       ? positiveInt(values['snapshot-every'], '--snapshot-every')
       : undefined,
     keepEntries: values['keep-entries'] ? positiveInt(values['keep-entries'], '--keep-entries') : undefined,
+    metricsAddr: values['metrics-addr'],
+    insecure: values.insecure,
     onFatal: (err) => {
       fatal = err;
       stopped.abort();
@@ -92,7 +97,8 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
     faultControl?.close(); // stdin must not keep a process alive whose node never started
     throw err;
   });
-  ctx.stderr(`[${id}] started: peer ${node.peerAddr}, client ${node.clientAddr ?? '-'}`);
+  const metrics = node.metricsAddr ? `, metrics http://${node.metricsAddr}/metrics` : '';
+  ctx.stderr(`[${id}] started: peer ${node.peerAddr}, client ${node.clientAddr ?? '-'}${metrics}`);
   faultControl?.attach(node);
   try {
     await new Promise<void>((resolve) => {

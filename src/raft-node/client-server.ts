@@ -31,6 +31,8 @@ export interface ClientServerOptions {
 export interface ClientServer extends AsyncDisposable {
   /** host:port actually bound. */
   address: string;
+  /** Client connections open now (metrics). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -85,7 +87,14 @@ export async function startClientServer(options: ClientServerOptions): Promise<C
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     });
-  return { address, close, [Symbol.asyncDispose]: close };
+  return {
+    address,
+    get connections() {
+      return sockets.size;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 function toPem(value: string | Uint8Array): string | Buffer {

@@ -1,4 +1,5 @@
 import { RaftClientStore } from '../backends/raft/index.js';
+import type { NodeObservability } from '../metrics/index.js';
 import { createKvStateMachine, type KvStateMachine, LeaseExpiryClock } from '../raft/kv/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus } from '../raft/replica.js';
 import type { ClusterAdmin, NewMember } from '../raft/runtime/admin.js';
@@ -38,6 +39,10 @@ export interface RaftNodeOptions {
   keepEntries?: number;
   /** Called if the node stops on an unrecoverable error (e.g. a failed disk write). */
   onFatal?: (err: unknown) => void;
+  /** host:port serving /metrics, /health, /livez, /readyz over plain HTTP (docs/metrics.md); default none. */
+  metricsAddr?: string;
+  /** Allows listening off loopback without TLS (today: the metrics address). */
+  insecure?: boolean;
 }
 
 /** A running kvkit Raft server. */
@@ -54,6 +59,8 @@ export interface RaftNode extends AsyncDisposable {
   readonly peerAddr: string;
   /** The bound client address, or null without a client port. */
   readonly clientAddr: string | null;
+  /** The bound metrics address, or null without `metricsAddr`. */
+  readonly metricsAddr: string | null;
   /** Test hook: drop traffic with chosen peers. */
   readonly faults: FaultHook;
   status(): ReplicaStatus;
@@ -73,6 +80,11 @@ export interface RaftNode extends AsyncDisposable {
 export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
   const sm = createKvStateMachine();
   const tls = opts.tls;
+  // Loaded only when asked for: a node without metrics never loads prom-client.
+  const observability =
+    opts.metricsAddr === undefined
+      ? null
+      : new (await import('../metrics/index.js')).NodeObservability(opts.id);
   const replica = await RaftReplicaNode.start({
     id: opts.id,
     dataDir: opts.dataDir,
@@ -90,17 +102,21 @@ export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
     snapshotEvery: opts.snapshotEvery,
     keepEntries: opts.keepEntries,
     onFatal: opts.onFatal,
+    observe: observability?.observer,
   });
+  // What the Stores and the client port call: counted for the metrics when they are on.
+  const served: Replica = observability ? observability.instrument(replica) : replica;
   const log = opts.logger
     ? (line: string) => opts.logger?.(`[${opts.id}] ${line}`)
     : (line: string) => process.stderr.write(`[${opts.id}] ${line}\n`);
   const clock = new LeaseExpiryClock(replica, sm);
-  const store = createEmbeddedStore(replica, sm);
+  const store = createEmbeddedStore(served, sm);
   let server: ClientServer | null = null;
+  let metricsAddr: string | null = null;
   try {
     if (opts.clientAddr !== undefined) {
       server = await startClientServer({
-        replica,
+        replica: served,
         sm,
         admin: replica,
         listen: opts.clientAddr,
@@ -114,15 +130,37 @@ export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
       });
       replica.setClientAddr(server.address);
     }
+    if (observability) {
+      const metrics = await observability.serve({
+        listen: opts.metricsAddr as string,
+        insecure: opts.insecure,
+        dataDir: opts.dataDir,
+        watchers: () => sm.changeListenerCount,
+        clientConnections: () => server?.connections ?? 0,
+        log,
+      });
+      metricsAddr = metrics.address;
+    }
     await replica.ensureJoined();
   } catch (err) {
+    await observability?.close();
     await store.close().catch(() => {});
     clock.close();
     await server?.close();
     await replica.close();
     throw err;
   }
-  return new RunningNode(replica, sm, store, clock, server, opts.peerAddr);
+  return new RunningNode(
+    replica,
+    served,
+    sm,
+    store,
+    clock,
+    server,
+    opts.peerAddr,
+    observability,
+    metricsAddr,
+  );
 }
 
 class RunningNode implements RaftNode {
@@ -130,11 +168,14 @@ class RunningNode implements RaftNode {
 
   constructor(
     readonly replica: RaftReplicaNode,
+    private readonly served: Replica,
     readonly sm: KvStateMachine,
     readonly store: Store,
     private readonly clock: LeaseExpiryClock,
     private readonly server: ClientServer | null,
     readonly peerAddr: string,
+    private readonly observability: NodeObservability | null,
+    readonly metricsAddr: string | null,
   ) {}
 
   get id(): string {
@@ -142,7 +183,7 @@ class RunningNode implements RaftNode {
   }
 
   openStore(): Store {
-    return createEmbeddedStore(this.replica, this.sm);
+    return createEmbeddedStore(this.served, this.sm);
   }
 
   get admin(): ClusterAdmin {
@@ -176,6 +217,7 @@ class RunningNode implements RaftNode {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.observability?.close();
       await this.store.close().catch(() => {});
       this.clock.close();
       await this.server?.close();

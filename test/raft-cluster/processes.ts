@@ -90,6 +90,8 @@ export interface ClusterOptions {
   tickMs?: number;
   snapshotEvery?: number;
   keepEntries?: number;
+  /** More `kvkit raft start` arguments for every node (e.g. `--metrics-addr 127.0.0.1:0`). */
+  extraArgs?: string[];
 }
 
 /** Real kvkit Raft node processes on 127.0.0.1 (ephemeral ports), each with its own data dir. */
@@ -157,6 +159,7 @@ export class ProcessCluster {
       String(this.opts.tickMs ?? 50),
       ...(this.opts.snapshotEvery ? ['--snapshot-every', String(this.opts.snapshotEvery)] : []),
       ...(this.opts.keepEntries ? ['--keep-entries', String(this.opts.keepEntries)] : []),
+      ...(this.opts.extraArgs ?? []),
       ...extraArgs,
     ];
     const child = spawn(process.execPath, args, {

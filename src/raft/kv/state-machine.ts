@@ -166,6 +166,11 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return () => this.#changeListeners.delete(listener);
   }
 
+  /** Listeners of onChange now (watches, lock waits): the node's `kvkit_mvcc_watcher_total`. */
+  get changeListenerCount(): number {
+    return this.#changeListeners.size;
+  }
+
   onLease(listener: (events: LeaseEvent[]) => void): () => void {
     this.#leaseListeners.add(listener);
     return () => this.#leaseListeners.delete(listener);

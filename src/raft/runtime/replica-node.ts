@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ClosedError, InvalidArgumentError } from '../../store/errors.js';
-import { type ConfChange, RaftError } from '../core/index.js';
+import { type ConfChange, type Message, RaftError } from '../core/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus, ReplicatedStateMachine } from '../replica.js';
 import type { ClusterAdmin, NewMember } from './admin.js';
 import {
@@ -65,6 +65,16 @@ export interface ReplicaNodeOptions {
   transport?: { maxQueuedMessages?: number; maxQueuedBytes?: number };
   /** Called when the node stops on an unrecoverable error (a failed disk write...). */
   onFatal?: (err: unknown) => void;
+  /** Hooks for the node's metrics (src/metrics); they run synchronously and must not throw. */
+  observe?: ReplicaNodeObserver;
+}
+
+/** What the node's metrics see of the runtime: messages to and from peers, durable log writes. */
+export interface ReplicaNodeObserver {
+  onSend?(messages: readonly Message[]): void;
+  onReceive?(message: Message): void;
+  /** One write of the log took `ms`; `synced`: it was fsync'd (the WAL fsync of etcd's metrics). */
+  onLogWrite?(ms: number, synced: boolean): void;
 }
 
 const DEFAULT_TICK_MS = 100;
@@ -124,7 +134,10 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
       },
       resolve: (peer) => holder.node?.driver.resolve(peer),
       learnAddress: (peer, addr) => holder.node?.driver.learnAddress(peer, addr),
-      onMessage: (m) => holder.node?.driver.step(m),
+      onMessage: (m) => {
+        opts.observe?.onReceive?.(m);
+        holder.node?.driver.step(m);
+      },
       onUnreachable: (peer) => holder.node?.driver.reportUnreachable(peer),
       tls: opts.tls,
       log,
@@ -165,9 +178,12 @@ export class RaftReplicaNode implements Replica, ClusterAdmin {
     this.membershipTimeoutMs = opts.membershipTimeoutMs ?? 15_000;
     this.driver = new RaftDriver({
       id,
-      disk: new LogStorageDisk(storage),
+      disk: timedWrites(new LogStorageDisk(storage), opts.observe?.onLogWrite),
       clock: this.clock,
-      send: (messages) => transport.send(messages),
+      send: (messages) => {
+        opts.observe?.onSend?.(messages);
+        transport.send(messages);
+      },
       stateMachine: opts.stateMachine,
       token: randomBytes(TOKEN_BYTES),
       raft: { electionTick: this.electionTicks, heartbeatTick: opts.timing?.heartbeatTicks ?? 1 },
@@ -493,4 +509,18 @@ async function prepareStorage(
       );
     }
   }
+}
+
+/** The disk, reporting how long each write took when asked to (metrics). */
+function timedWrites(disk: LogStorageDisk, onWrite: ReplicaNodeObserver['onLogWrite']): LogStorageDisk {
+  if (!onWrite) return disk;
+  const write = disk.write.bind(disk);
+  disk.write = (batch, sync, done) => {
+    const started = performance.now();
+    write(batch, sync, (err) => {
+      onWrite(performance.now() - started, sync);
+      done(err);
+    });
+  };
+  return disk;
 }
