@@ -53,6 +53,11 @@ export class Dnsmasq {
     throw new Error('no free port for dnsmasq after 20 tries');
   }
 
+  /** The process id (to read its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }

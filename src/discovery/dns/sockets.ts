@@ -116,7 +116,8 @@ export class DnsSockets {
   }
 
   #send(reply: Buffer, to: dgram.RemoteInfo): void {
-    this.#udp.send(reply, to.port, to.address, () => {});
+    // No callback: a send that completes at once then costs no JS callback (errors go to the socket's error event).
+    this.#udp.send(reply, to.port, to.address);
   }
 
   /** RFC 1035 §4.2.2 / RFC 7766: 2-byte length frames, several queries per connection, replies as they are ready. */
