@@ -14,6 +14,7 @@ import { delay, failure, nextWithin, readUntil, text } from '../../src/conforman
 import { expectNoSecrets } from '../../src/conformance/secrets.js';
 import { createStore, type KVPair, type Store } from '../../src/index.js';
 import { generateClusterCertificates } from '../../src/raft/runtime/certs.js';
+import { redisOutageCases } from './redis-outages.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 const stores: Store[] = [];
@@ -311,70 +312,16 @@ describe('redis-cli interop', () => {
 });
 
 describe('redis across restarts and outages', () => {
-  it('resumes watch and watchTree after a restart and ends at the true final state', async () => {
-    const s = await server({ persist: true });
-    const watcher = await open(s.endpoint);
-    await watcher.put('restart/k', 'v0');
-    await watcher.put('restart/dir/a', 'a0');
-    const stop = new AbortController();
-    const watch = watcher.watch('restart/k', { signal: stop.signal })[Symbol.asyncIterator]();
-    const tree = watcher.watchTree('restart/dir', { signal: stop.signal })[Symbol.asyncIterator]();
-    expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('v0');
-    expect(((await nextWithin(tree, 10_000)).value as KVPair[]).map((p) => p.key)).toEqual(['restart/dir/a']);
-
-    await s.stop();
-    await s.start(); // kept the data (append-only file), forgot CONFIG SET notify-keyspace-events
-    const writer = await open(s.endpoint);
-    await writer.put('restart/k', 'v1');
-    await writer.put('restart/k', 'v2');
-    await writer.put('restart/dir/b', 'b1');
-    await writer.delete('restart/dir/a');
-
-    const seen = await readUntil(watch, (p) => text(p) === 'v2', 60_000);
-    const lists = await readUntil(tree, (l) => l.map((p) => p.key).join() === 'restart/dir/b', 60_000);
-    stop.abort();
-    expect(seen.at(-1)).toEqual(await watcher.get('restart/k'));
-    expect(lists.at(-1)).toEqual(await watcher.list('restart/dir'));
+  // One persistent server for the two shared cases (they restart it, one after the other).
+  let restartable: RedisServer | undefined;
+  beforeAll(async () => {
+    restartable = await startRedisServer({ persist: true });
   });
-
-  it('answers NOT_REACHABLE within connectTimeoutMs while the server is down, then serves again', async () => {
-    const s = await server({ persist: true });
-    const connectTimeoutMs = 1500;
-    const bound = connectTimeoutMs + 2000; // generous: the point is "bounded", not "fast"
-    const store = await open(s.endpoint, { connectTimeoutMs });
-    await store.put('down/k', 'before');
-    const pair = await store.get('down/k');
-    const stop = new AbortController();
-    const watch = store.watch('down/k', { signal: stop.signal })[Symbol.asyncIterator]();
-    expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('before');
-
-    await s.stop({ kill: true });
-    const calls: [string, () => Promise<unknown>][] = [
-      ['open', () => open(s.endpoint, { connectTimeoutMs })],
-      ['get', () => store.get('down/k')],
-      ['put', () => store.put('down/k', 'during')],
-      ['put with ttl', () => store.put('down/t', 'during', { ttl: 30_000 })],
-      ['exists', () => store.exists('down/k')],
-      ['list', () => store.list('down')],
-      ['atomicPut', () => store.atomicPut('down/k', 'during', pair)],
-      ['atomicDelete', () => store.atomicDelete('down/k', pair)],
-      ['delete', () => store.delete('down/k')],
-      ['deleteTree', () => store.deleteTree('down')],
-      ['lock', () => store.newLock('down/lock').lock()],
-    ];
-    for (const [name, call] of calls) {
-      const started = Date.now();
-      const err = await failure(call);
-      expect({ name, code: err.code }).toEqual({ name, code: 'NOT_REACHABLE' });
-      expect(Date.now() - started).toBeLessThan(bound);
-    }
-
-    await s.start();
-    await eventually(() => store.put('down/k', 'after'));
-    const states = await readUntil(watch, (p) => text(p) === 'after', 60_000);
-    expect(states.at(-1)).toEqual(await store.get('down/k'));
-    stop.abort();
-  });
+  afterAll(() => restartable?.close());
+  redisOutageCases(
+    () => restartable as RedisServer,
+    (connectTimeoutMs) => open((restartable as RedisServer).endpoint, { connectTimeoutMs }),
+  );
 
   it('gives TIMEOUT within the deadline when the server stops answering, and recovers after', async () => {
     const s = await server();
