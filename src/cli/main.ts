@@ -19,6 +19,7 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   service: () => import('./service.js'),
   discovery: () => import('./discovery.js'),
   dns: () => import('./dns.js'),
+  gossip: () => import('./gossip.js'),
 };
 
 const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
@@ -29,6 +30,7 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
   kvkit raft start|status|members|remove|certs   the embedded Raft cluster
   kvkit discovery register|ls [--watch] ...   node discovery (Docker's docker/nodes keys)
   kvkit dns serve --listen HOST:PORT ...   DNS for services and tasks (Swarm's names)
+  kvkit gossip members|networks|entries NET|run ...   the gossip control plane, asked of any member
 
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;

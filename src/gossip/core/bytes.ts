@@ -39,6 +39,12 @@ export class ByteWriter {
     return this.pos;
   }
 
+  /** Starts over, keeping the buffer (one scratch writer serves every small message). */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.byteLength) return;
     let size = this.buf.byteLength * 2;

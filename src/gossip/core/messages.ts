@@ -118,9 +118,11 @@ export function readRecord(r: ByteReader): TableRecord {
   return { table, key, owner, ltime, deleted, residualMs: 0, value: r.bytes(MAX_VALUE_BYTES) };
 }
 
+const scratch = new ByteWriter(2048);
+
 /** Encodes one message (without the packet's version byte). */
 export function encodeMessage(msg: PacketMsg): Uint8Array {
-  const w = new ByteWriter(64);
+  const w = scratch.reset();
   switch (msg.type) {
     case 'ping':
       w.u8(T_PING).varint(msg.seq).str(msg.target).str(msg.source).str(msg.sourceAddr);

@@ -153,6 +153,7 @@ class GossipNode implements Gossip {
   private host: GossipHost | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private leaving: Promise<void> | null = null;
   private refused = 0;
   private readonly reports = new RateLimitedReports();
   private readonly watchers = new Map<string, Set<WatchStream>>();
@@ -376,7 +377,12 @@ class GossipNode implements Gossip {
     this.keyring.set(checkKeys(keys));
   }
 
-  async leave(): Promise<void> {
+  leave(): Promise<void> {
+    this.leaving ??= this.leaveOnce();
+    return this.leaving;
+  }
+
+  private async leaveOnce(): Promise<void> {
     if (this.closed) return;
     const left = new Promise<void>((resolve) => {
       const timer = setTimeout(finish, LEAVE_TIMEOUT_MS);

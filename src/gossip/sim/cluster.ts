@@ -3,6 +3,7 @@ import { EventQueue } from '../../raft/sim/event-queue.js';
 import type { GossipConfig } from '../core/config.js';
 import { type CoreEvent, GossipCore } from '../core/core.js';
 import type { CoreRng } from '../core/random.js';
+import type { AttachmentRecord, MemberRecord } from '../core/streams.js';
 import { GossipHost } from '../host.js';
 import { type GossipLinkFaults, type SimEndpoint, SimGossipNetwork } from './network.js';
 
@@ -138,6 +139,32 @@ export class SimGossipCluster {
     this.nodes.set(name, node);
     this.network.attach(addr, node);
     return node;
+  }
+
+  /**
+   * Adds and starts `count` members that already know each other, every one on `networks`
+   * (as if push-pulls had converged): benchmarks start clusters of thousands this way.
+   */
+  startConverged(count: number, networks: string[], prefix = 'n'): SimGossipNode[] {
+    const nodes: SimGossipNode[] = [];
+    for (let i = 0; i < count; i++) nodes.push(this.addNode(`${prefix}${i}`));
+    const members: MemberRecord[] = nodes.map((n) => ({
+      name: n.name,
+      addr: n.addr,
+      incarnation: 0,
+      state: 'alive',
+    }));
+    const attachments: AttachmentRecord[] = nodes.flatMap((n) =>
+      networks.map((network) => ({ node: n.name, network, ltime: 1, leaving: false })),
+    );
+    for (const node of nodes) {
+      node.start();
+      node.host?.run((core, now) => {
+        for (const network of networks) core.joinNetwork(now, network);
+        core.bootstrap(now, members, attachments);
+      });
+    }
+    return nodes;
   }
 
   onEvent(observer: ClusterObserver): void {
