@@ -10,7 +10,7 @@ import { createServer as createTcpServer, type Socket, type Server as TcpServer 
 import { afterEach, describe, expect, it } from 'vitest';
 import { answerError, isNoLeader, isUnavailable } from '../../src/backends/consul/consul-errors.js';
 import type { HttpAnswer } from '../../src/backends/consul/http.js';
-import { cleanAncestor, encodesAsUtf8, servesByPath } from '../../src/backends/consul/key-paths.js';
+import { cleanAncestor, servesByPath } from '../../src/backends/consul/key-paths.js';
 import { MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from '../../src/backends/consul/sessions.js';
 import { failure } from '../../src/conformance/helpers.js';
 import { createStore } from '../../src/index.js';
@@ -91,12 +91,6 @@ describe('consul key paths', () => {
     expect(cleanAncestor('./x')).toBe('');
     expect(cleanAncestor('/rooted')).toBe('');
     expect(cleanAncestor('a//')).toBe('a/');
-  });
-
-  it('refuses keys with a lone surrogate, which Consul would store under another key', () => {
-    expect(encodesAsUtf8('héllo/✓/😀')).toBe(true);
-    expect(encodesAsUtf8('bad/\uD800x')).toBe(false);
-    expect(encodesAsUtf8('bad/\uDC00')).toBe(false);
   });
 });
 

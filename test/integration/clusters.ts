@@ -11,7 +11,8 @@
  *   fixed addresses (no DNS at boot, so no member waits on another's name).
  * - Each member's client port is published on 127.0.0.1 at a port picked up front, so its
  *   endpoint stays the same across kill / start.
- * - Containers and the network carry the label kvkit.test=1 (scripts/cleanup-containers.sh);
+ * - Containers and the network carry the labels of servers.ts (kvkit.test, kvkit.run, kvkit.pid:
+ *   scripts/cleanup-containers.sh);
  *   close() removes them, and so does a process-exit hook if a test forgot.
  */
 import { execFile, spawnSync } from 'node:child_process';
@@ -19,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
-import { CONTAINER_LABEL } from './servers.js';
+import { CONTAINER_LABEL, RUN_LABEL, runId } from './servers.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
@@ -261,7 +262,12 @@ async function createNetwork(
       const network = await api.createNetwork({
         Name: `kvkit-${instance}`,
         Driver: 'bridge',
-        Labels: { [CONTAINER_LABEL]: '1', 'kvkit.instance': instance },
+        Labels: {
+          [CONTAINER_LABEL]: '1',
+          [RUN_LABEL]: runId(),
+          'kvkit.pid': String(process.pid),
+          'kvkit.instance': instance,
+        },
         IPAM: { Config: [{ Subnet: `${base}.0/24`, Gateway: `${base}.1` }] },
       });
       track('networks', network.id);
@@ -385,6 +391,8 @@ async function createMember(
         Hostname: where.name,
         Labels: {
           [CONTAINER_LABEL]: '1',
+          [RUN_LABEL]: runId(),
+          'kvkit.pid': String(process.pid),
           'kvkit.kind': where.kind,
           'kvkit.instance': where.instance,
           'kvkit.member': where.name,

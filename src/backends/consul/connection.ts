@@ -165,7 +165,8 @@ export class ConsulConnection {
       'kv watch',
       false,
       opts.signal,
-      (http, left) => http.send('GET', kvPath(path, query), { timeoutMs: left, signal: opts.signal }),
+      (http, left) =>
+        http.send('GET', kvPath(path, query), { timeoutMs: left, signal: opts.signal, blocking: true }),
       timeoutMs,
     );
     if (answer.status !== 200 && answer.status !== 404) throw answerError(answer, 'kv watch', this.#cleaner);

@@ -1,7 +1,6 @@
 import { BaseStore } from '../../store/base-store.js';
 import {
   BackendError,
-  InvalidKeyError,
   KeyExistsError,
   KeyModifiedError,
   KeyNotFoundError,
@@ -11,7 +10,7 @@ import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { followKv, type KvQuery } from './blocking-query.js';
 import type { ConsulConnection, ConsulEntry, TxnOp, TxnOutcome } from './connection.js';
 import { ConsulLock } from './consul-lock.js';
-import { cleanAncestor, encodesAsUtf8, servesByPath } from './key-paths.js';
+import { cleanAncestor, servesByPath } from './key-paths.js';
 import { kvOp, nextStamp, toPair } from './kv-ops.js';
 import {
   KEY_TTL_GRANULARITY_MS,
@@ -70,7 +69,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
-    checkKey(key);
     this.#renewals.cancel(key);
     if (ttlMs !== undefined) {
       checkTxnValue(key, value, 'a write with a TTL');
@@ -93,7 +91,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
-    checkKey(key);
     const mode = consistent ? 'consistent' : 'stale';
     if (servesByPath(key)) {
       const entry = await this.#conn.kvGet(key, { recurse: false, mode });
@@ -104,7 +101,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doDelete(key: string): Promise<void> {
-    checkKey(key);
     this.#renewals.cancel(key);
     if (servesByPath(key)) {
       await this.#conn.kvDelete(key);
@@ -115,7 +111,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doList(dir: string): Promise<KVPair[]> {
-    checkKey(dir);
     if (servesByPath(dir)) {
       return (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })).map((e) => toPair(e));
     }
@@ -124,7 +119,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doDeleteTree(dir: string): Promise<void> {
-    checkKey(dir);
     this.#renewals.cancelUnder(dir);
     // The plain endpoint deletes by string prefix; `dir` is '' or ends with '/', so it is the directory.
     if (servesByPath(dir)) {
@@ -141,7 +135,6 @@ export class ConsulStore extends BaseStore {
     previous: KVPair | null,
     ttlMs: number | undefined,
   ): Promise<KVPair> {
-    checkKey(key);
     const conflict = () =>
       previous === null ? new KeyExistsError(this.callerKey(key)) : new KeyModifiedError(this.callerKey(key));
     // Whatever the outcome, a long TTL this store renewed for the old state is not ours to keep.
@@ -174,7 +167,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
-    checkKey(key);
     // Through /v1/txn: the plain `DELETE ?cas=` answers true for a key that is already gone.
     const deleted = await this.#write([kvOp.checkIndex(key, previous.lastIndex), kvOp.delete(key)]);
     if (deleted.ok) return this.#renewals.cancel(key);
@@ -186,7 +178,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async *doWatch(key: string, signal: AbortSignal): AsyncIterable<KVPair | null> {
-    checkKey(key);
     let last: KVPair | null = null;
     for await (const entries of followKv(this.#conn, queryFor(key), signal)) {
       const entry = entries.find((e) => e.Key === key);
@@ -200,7 +191,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async *doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
-    checkKey(dir);
     const query: KvQuery = servesByPath(dir) ? { path: dir, recurse: true } : queryFor(dir);
     for await (const entries of followKv(this.#conn, query, signal)) {
       yield entries.map((e) => toPair(e));
@@ -208,7 +198,6 @@ export class ConsulStore extends BaseStore {
   }
 
   protected doNewLock(key: string, value: Uint8Array, ttlMs: number): Locker {
-    checkKey(key);
     return new ConsulLock({
       conn: this.#conn,
       key,
@@ -327,11 +316,6 @@ export class ConsulStore extends BaseStore {
 /** How a key is followed: by its own path, or through its nearest clean ancestor directory. */
 function queryFor(key: string): KvQuery {
   return servesByPath(key) ? { path: key, recurse: false } : { path: cleanAncestor(key), recurse: true };
-}
-
-function checkKey(key: string): void {
-  if (!encodesAsUtf8(key))
-    throw new InvalidKeyError(`key is not valid UTF-16 text (lone surrogate): ${JSON.stringify(key)}`);
 }
 
 /** Values a transaction must carry (TTL writes, keys outside the URL) are bounded by its body limit. */

@@ -40,15 +40,25 @@ export interface HttpOptions {
   token?: string;
 }
 
+/**
+ * Sockets per agent: Consul refuses a client more than limits.http_max_conns_per_client (200)
+ * connections, so calls queue for a socket beyond these. Blocking queries hold a socket for
+ * their whole wait, so they get a pool of their own and never starve the other calls.
+ */
+const CALL_SOCKETS = 100;
+const WATCH_SOCKETS = 90;
+
 export class ConsulHttp {
   readonly #endpoint: Endpoint;
   readonly #agent: HttpAgent | HttpsAgent;
+  readonly #watchAgent: HttpAgent | HttpsAgent;
   readonly #request: typeof httpRequest;
   readonly #headers: Record<string, string>;
 
   constructor(endpoint: Endpoint, options: HttpOptions) {
     this.#endpoint = endpoint;
-    this.#agent = makeAgent(options.secure, options.tls);
+    this.#agent = makeAgent(options.secure, options.tls, CALL_SOCKETS);
+    this.#watchAgent = makeAgent(options.secure, options.tls, WATCH_SOCKETS);
     this.#request = options.secure ? httpsRequest : httpRequest;
     this.#headers = options.token ? { 'x-consul-token': options.token } : {};
   }
@@ -64,7 +74,7 @@ export class ConsulHttp {
   send(
     method: 'GET' | 'PUT' | 'DELETE',
     path: string,
-    opts: { body?: Uint8Array | string; timeoutMs: number; signal?: AbortSignal },
+    opts: { body?: Uint8Array | string; timeoutMs: number; signal?: AbortSignal; blocking?: boolean },
   ): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -79,7 +89,7 @@ export class ConsulHttp {
         port: this.#endpoint.port,
         method,
         path,
-        agent: this.#agent,
+        agent: opts.blocking ? this.#watchAgent : this.#agent,
         headers,
       });
       const fail = (err: ConsulTransportError) => {
@@ -135,6 +145,7 @@ export class ConsulHttp {
   /** Closes every socket; requests in flight fail. */
   close(): void {
     this.#agent.destroy();
+    this.#watchAgent.destroy();
   }
 }
 
@@ -143,10 +154,11 @@ export function kvPath(key: string, query = ''): string {
   return `/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}${query}`;
 }
 
-function makeAgent(secure: boolean, tls: TlsOptions | undefined): HttpAgent | HttpsAgent {
-  if (!secure) return new HttpAgent({ keepAlive: true });
+function makeAgent(secure: boolean, tls: TlsOptions | undefined, maxSockets: number): HttpAgent | HttpsAgent {
+  if (!secure) return new HttpAgent({ keepAlive: true, maxSockets });
   return new HttpsAgent({
     keepAlive: true,
+    maxSockets,
     ca: pem(tls?.ca),
     cert: pem(tls?.cert),
     key: pem(tls?.key),

@@ -13,14 +13,6 @@ export function servesByPath(key: string): boolean {
   return !UNCLEAN.test(key);
 }
 
-/**
- * False when `key` has a lone UTF-16 surrogate: Consul keeps keys as UTF-8 and would store it
- * under another key (with U+FFFD), so such keys are refused before any I/O.
- */
-export function encodesAsUtf8(key: string): boolean {
-  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(key);
-}
-
 /** The longest directory above `key` that serves by path ('' is the root). */
 export function cleanAncestor(key: string): string {
   const segments = key.split('/');
