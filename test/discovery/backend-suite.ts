@@ -3,9 +3,41 @@
  * the unit tests check on memory, local and raft, with TTLs at the backend's declared floor.
  * Used by test/integration/discovery-*.test.ts.
  */
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
-import { openDiscovery, type Store } from '../../src/index.js';
+import { type BackendName, createStore, openDiscovery, type Store } from '../../src/index.js';
+import { type RunningServer, requireDocker, type ServerKind, startServer } from '../integration/servers.js';
+
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1.
+const docker = await requireDocker();
+
+/**
+ * A describe block with one real server for the file and the shared discovery behaviours on
+ * it; `extra` adds backend-specific tests (given the server and a store opener).
+ */
+export function describeDiscoveryOn(
+  kind: ServerKind,
+  backend: BackendName,
+  expiryWithinMs: (ttlMs: number) => number,
+  extra?: (server: () => RunningServer, open: () => Promise<Store>) => void,
+): void {
+  describe.skipIf(!docker)(`discovery on ${kind}`, () => {
+    let server: RunningServer | undefined;
+    const running = () => {
+      if (!server) throw new Error(`${kind} is not running`);
+      return server;
+    };
+    const open = (): Promise<Store> => createStore({ backend, endpoints: [running().endpoint] });
+    beforeAll(async () => {
+      server = await startServer(kind);
+    }, 300_000);
+    afterAll(async () => {
+      await server?.close();
+    }, 60_000);
+    discoveryOnBackend({ open, expiryWithinMs });
+    extra?.(running, open);
+  });
+}
 
 export interface BackendSuiteOptions {
   /** A new store on the server (another "process"); the suite closes what it opens. */

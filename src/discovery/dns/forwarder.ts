@@ -90,22 +90,36 @@ function matches(reply: Buffer, id: number, questionBytes: Buffer): boolean {
   return theirs.toString('latin1').toLowerCase() === questionBytes.toString('latin1').toLowerCase();
 }
 
-function exchangeUdp(upstream: Endpoint, query: Buffer, closing: AbortSignal): Promise<Buffer | null> {
+/**
+ * One try with one upstream: the first of a reply, the timeout or close settles it, and the
+ * socket `start` opened is released exactly once.
+ */
+function exchange(
+  closing: AbortSignal,
+  start: (finish: (reply: Buffer | null) => void) => () => void,
+): Promise<Buffer | null> {
   return new Promise((resolve) => {
-    const socket = dgram.createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
+    let release: (() => void) | null = null;
     let done = false;
     const finish = (reply: Buffer | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       closing.removeEventListener('abort', onAbort);
-      socket.removeAllListeners('message');
-      socket.close();
+      release?.();
       resolve(reply);
     };
     const onAbort = () => finish(null);
     const timer = setTimeout(() => finish(null), UPSTREAM_TIMEOUT_MS);
     closing.addEventListener('abort', onAbort, { once: true });
+    release = start(finish);
+    if (done) release();
+  });
+}
+
+function exchangeUdp(upstream: Endpoint, query: Buffer, closing: AbortSignal): Promise<Buffer | null> {
+  return exchange(closing, (finish) => {
+    const socket = dgram.createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
     socket.on('error', () => finish(null));
     socket.on('message', (msg, from) => {
       if (from.port !== upstream.port || !sameHost(from.address, upstream.host)) return;
@@ -114,25 +128,18 @@ function exchangeUdp(upstream: Endpoint, query: Buffer, closing: AbortSignal): P
     socket.send(query, upstream.port, upstream.host, (err) => {
       if (err) finish(null);
     });
+    return () => {
+      socket.removeAllListeners('message');
+      socket.close();
+    };
   });
 }
 
+/** RFC 1035 §4.2.2 framing: a 2-byte length, then the message. */
 function exchangeTcp(upstream: Endpoint, query: Buffer, closing: AbortSignal): Promise<Buffer | null> {
-  return new Promise((resolve) => {
+  return exchange(closing, (finish) => {
     const socket = new Socket();
     let buffered = Buffer.alloc(0);
-    let done = false;
-    const finish = (reply: Buffer | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      closing.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(reply);
-    };
-    const onAbort = () => finish(null);
-    const timer = setTimeout(() => finish(null), UPSTREAM_TIMEOUT_MS);
-    closing.addEventListener('abort', onAbort, { once: true });
     socket.on('error', () => finish(null));
     socket.on('close', () => finish(null));
     socket.on('data', (chunk) => {
@@ -148,6 +155,7 @@ function exchangeTcp(upstream: Endpoint, query: Buffer, closing: AbortSignal): P
       query.copy(frame, 2);
       socket.write(frame);
     });
+    return () => socket.destroy();
   });
 }
 
