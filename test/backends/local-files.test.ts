@@ -109,5 +109,5 @@ describe('local store keys', () => {
       expect(await store.exists(k)).toBe(true);
       expect((await store.list(`p${i}`)).map((p) => p.key)).toEqual([k]);
     }
-  }, 60_000);
+  }, 300_000);
 });

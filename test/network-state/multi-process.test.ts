@@ -19,5 +19,5 @@ describe.runIf(localAvailable)('four processes on one local store', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 300_000);
 });
