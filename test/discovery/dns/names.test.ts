@@ -157,6 +157,9 @@ describe('DNS server options', () => {
     const f = await DnsFixture.start({}, async (net) => {
       await net.createNetwork({ name: 'front', subnets: [{ subnet: '10.10.0.0/24' }] });
       await net.createService({ name: 'web', networks: ['front'], replicas: 0 });
+      // createdAt has millisecond precision; within one millisecond the tie goes by id.
+      const created = Date.now();
+      while (Date.now() <= created) await new Promise((r) => setTimeout(r, 1));
       await net.createService({ name: 'WEB', networks: ['front'], replicas: 0 });
       await net.allocate();
     });
