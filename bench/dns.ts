@@ -11,7 +11,7 @@
  *    3-node Raft cluster.
  *
  * Environment: KVKIT_BENCH_DNS_NAMES (10000), KVKIT_BENCH_DNS_ROUNDS (3), KVKIT_BENCH_DNS_SECONDS
- * (per run, 5), KVKIT_BENCH_DNS_STEPS (rate-search steps, 7), KVKIT_BENCH_DNS_TASKS (tasks timed per store, 100), KVKIT_BENCH_DNS_RAFT_SERVICES
+ * (per run, 5), KVKIT_BENCH_DNS_STEPS (rate-search steps, 7), KVKIT_BENCH_DNS_TASKS (tasks timed per store, 300), KVKIT_BENCH_DNS_RAFT_SERVICES
  * (services around them on raft, 1000). Results: a table here and JSON under bench/results/.
  */
 import { execFile } from 'node:child_process';
@@ -39,7 +39,7 @@ const ROUNDS = Number(process.env.KVKIT_BENCH_DNS_ROUNDS ?? 3);
 const SECONDS = Number(process.env.KVKIT_BENCH_DNS_SECONDS ?? 5);
 /** Halvings of the rate interval per round (7: within 1% of the capacity estimate). */
 const SEARCH_STEPS = Number(process.env.KVKIT_BENCH_DNS_STEPS ?? 7);
-const TASKS = Number(process.env.KVKIT_BENCH_DNS_TASKS ?? 100);
+const TASKS = Number(process.env.KVKIT_BENCH_DNS_TASKS ?? 300);
 const RAFT_SERVICES = Number(process.env.KVKIT_BENCH_DNS_RAFT_SERVICES ?? 1000);
 const TTL_SECONDS = 600;
 
