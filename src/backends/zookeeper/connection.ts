@@ -95,6 +95,25 @@ export class ZkConnection {
       this.#lastHeard = performance.now();
       onSocketData(buffer);
     };
+    // The client writes each request to the socket as it is queued: one syscall per request.
+    // Requests queued in the same tick (64 callers, or a sync and its read) go out together,
+    // in order, in one corked write; nothing waits longer than the current tick.
+    let flushing = false;
+    manager.packetQueue.removeAllListeners('readable');
+    manager.packetQueue.on('readable', () => {
+      if (flushing) return;
+      flushing = true;
+      queueMicrotask(() => {
+        flushing = false;
+        const socket = manager.socket;
+        socket?.cork();
+        try {
+          manager.onPacketQueueReadable();
+        } finally {
+          socket?.uncork();
+        }
+      });
+    });
     const findNextServer = manager.findNextServer.bind(manager);
     manager.findNextServer = (cb) =>
       findNextServer((server) => {

@@ -65,7 +65,14 @@ export interface JuteRequest {
 /** The connection manager inside a client: the only internals this backend touches. */
 export interface ZkConnectionManager {
   servers: { host: string; port: number }[];
-  socket?: { destroy(): void };
+  socket?: { destroy(): void; cork(): void; uncork(): void };
+  /** Emits 'readable' on every request queued. */
+  packetQueue: {
+    on(event: 'readable', listener: () => void): void;
+    removeAllListeners(event: 'readable'): void;
+  };
+  /** Writes every queued request to the socket (one write each). */
+  onPacketQueueReadable(): void;
   connectTimeoutHandler?: NodeJS.Timeout | null;
   connect(): void;
   onSocketData(buffer: Buffer): void;
