@@ -16,7 +16,13 @@ export {
   startDnsServer,
 } from './dns/server.js';
 export { ListenError } from './dns/sockets.js';
-export { isRunning, TASK_IN_DNS, type TaskPredicate } from './dns/state-records.js';
+export {
+  isRunning,
+  notShuttingDown,
+  onReadyNode,
+  TASK_IN_DNS,
+  type TaskPredicate,
+} from './dns/state-records.js';
 export type {
   CampaignOptions,
   DiscoveryOptions,

@@ -293,7 +293,7 @@ export async function allocationPass(ctx: Context): Promise<AllocationResult> {
   const stuck = new Map<Versioned<Task>, string>();
   const byOwner = new Map<string, Versioned<Task>>();
   for (const task of tasks) {
-    if (task.value.state !== 'new') continue;
+    if (task.value.state !== 'new' || task.value.desiredState === 'shutdown') continue;
     const service = services.get(task.value.serviceId)?.value;
     if (!service) continue;
     const pendingNetwork = waiting(service);

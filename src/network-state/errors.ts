@@ -20,6 +20,8 @@ export type NetworkStateErrorCode =
   | 'NETWORK_IN_USE'
   | 'SERVICE_EXISTS'
   | 'SERVICE_NOT_FOUND'
+  | 'NODE_NOT_FOUND'
+  | 'NODE_NOT_DOWN'
   | 'INVALID_ARGUMENT';
 
 /** A requested pool contains, or lies inside, a pool of the same address space. */
@@ -83,13 +85,29 @@ export class NetworkInUseError extends KVError {
 }
 
 export class ServiceExistsError extends KVError {
-  constructor(name: string) {
-    super('SERVICE_EXISTS', `service with name ${name} already exists`);
+  constructor(name: string, why = 'already exists') {
+    super('SERVICE_EXISTS', `service with name ${name} ${why}`);
   }
 }
 
 export class ServiceNotFoundError extends KVError {
   constructor(nameOrId: string) {
     super('SERVICE_NOT_FOUND', `service ${nameOrId} not found`);
+  }
+}
+
+export class NodeNotFoundError extends KVError {
+  constructor(idOrHostname: string, why = 'not found') {
+    super('NODE_NOT_FOUND', `node ${idOrHostname} ${why}`);
+  }
+}
+
+/** docker's FailedPrecondition: a node still ready is only removed when forced. */
+export class NodeNotDownError extends KVError {
+  constructor(idOrHostname: string) {
+    super(
+      'NODE_NOT_DOWN',
+      `node ${idOrHostname} is not down and can't be removed (force it, or stop its agent first)`,
+    );
   }
 }

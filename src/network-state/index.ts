@@ -4,6 +4,7 @@
  */
 export { BitSequence, MAX_BITS } from './bit-sequence.js';
 export { Subnet } from './cidr.js';
+export { type Constraint, meetsConstraint, parseConstraint, parseConstraints } from './constraints.js';
 export { type AddrPoolSpec, DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS } from './default-pools.js';
 export {
   InvalidArgumentError,
@@ -15,6 +16,8 @@ export {
   type NetworkStateErrorCode,
   NoAvailableIpsError,
   NoAvailablePoolError,
+  NodeNotDownError,
+  NodeNotFoundError,
   PoolNotFoundError,
   PoolOverlapError,
   ServiceExistsError,
@@ -22,6 +25,7 @@ export {
 } from './errors.js';
 export type { AddressSpace, RequestAddressOptions, RequestPoolOptions } from './ipam.js';
 export { type IpamApi, NetworkState, openNetworkState } from './network-state.js';
+export type { RegisterNodeOptions } from './nodes.js';
 export type { Offset } from './offset.js';
 export type { ReconcileReport } from './reconcile.js';
 export { canAdvance } from './task-state.js';
@@ -29,12 +33,19 @@ export {
   type AllocationResult,
   type CreateNetworkOptions,
   type CreateServiceOptions,
+  DEFAULT_RESTART_DELAY_MS,
+  type DesiredState,
   type EndpointMode,
+  isTerminal,
   type Network,
   type NetworkDriver,
   type NetworkScope,
   type NetworkStateOptions,
   type NetworkSubnet,
+  NODE_AVAILABILITIES,
+  type Node,
+  type NodeAvailability,
+  type NodeState,
   PENDING_MESSAGE,
   type Service,
   type SubnetRequest,
@@ -42,6 +53,7 @@ export {
   type Task,
   type TaskAttachment,
   type TaskState,
+  type UpdateNodeOptions,
   type VirtualIp,
   VXLANID_LIST_OPTION,
 } from './types.js';

@@ -66,4 +66,36 @@ export class Layout {
   get leader(): string {
     return `${this.root}/allocator/leader`;
   }
+
+  /** One record per worker node, keyed by its id. */
+  get nodes(): string {
+    return `${this.root}/nodes`;
+  }
+  node(id: string): string {
+    return `${this.nodes}/${id}`;
+  }
+
+  /**
+   * Heartbeats and task reports: one record per agent process (a batch of its nodes), written
+   * by that process only and watched by the acting manager only.
+   */
+  get agents(): string {
+    return `${this.root}/agents`;
+  }
+  agent(senderId: string): string {
+    return `${this.agents}/${senderId}`;
+  }
+
+  /** What each node must run: one record per node, written by the manager, watched by its agent. */
+  get assignments(): string {
+    return `${this.root}/assignments`;
+  }
+  assignment(nodeId: string): string {
+    return `${this.assignments}/${nodeId}`;
+  }
+
+  /** The manager lock: exactly one manager acts at a time. */
+  get managerLeader(): string {
+    return `${this.root}/manager/leader`;
+  }
 }

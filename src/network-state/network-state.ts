@@ -8,9 +8,17 @@ import { DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, resolveDefaultPools } from '
 import { Ipam, type RequestAddressOptions, type RequestPoolOptions } from './ipam.js';
 import { Layout } from './layout.js';
 import { createNetwork, removeNetwork } from './networks.js';
+import {
+  findNode,
+  listNodes,
+  type RegisterNodeOptions,
+  registerNode,
+  removeNode,
+  updateNode,
+} from './nodes.js';
 import type { Offset } from './offset.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
-import { publicNetwork, publicService } from './records.js';
+import { publicNetwork, publicService, publicTask, type TaskRecord, tasksOfSlot } from './records.js';
 import { runAllocatorLoop } from './run-allocator.js';
 import { createService, removeService, scaleService } from './services.js';
 import { checkAdvance } from './task-state.js';
@@ -20,9 +28,11 @@ import type {
   CreateServiceOptions,
   Network,
   NetworkStateOptions,
+  Node,
   Service,
   Task,
   TaskState,
+  UpdateNodeOptions,
 } from './types.js';
 import { DEFAULT_VXLAN_RANGE, VxlanIds } from './vxlan.js';
 import { type NetworkStateSnapshot, watchNetworkState } from './watch.js';
@@ -116,13 +126,42 @@ export class NetworkState implements AsyncDisposable {
     return this.#open(() => removeService(this.#ctx, nameOrId));
   }
 
-  /** Tasks of one service (name or id) or of all, by service and slot. */
-  listTasks(opts: { service?: string } = {}): Promise<Task[]> {
+  /**
+   * Tasks of one service (name or id) or of all, by service and slot: the current task of each
+   * slot, and with `history: true` also the tasks each slot replaced (newest first after it).
+   */
+  listTasks(opts: { service?: string; history?: boolean } = {}): Promise<Task[]> {
     return this.#open(async () => {
       const serviceId =
         opts.service === undefined ? undefined : (await this.#ctx.findService(opts.service)).value.id;
-      return (await this.#ctx.tasks(serviceId)).map((t) => t.value);
+      const records = (await this.#ctx.tasks(serviceId)).map((t) => t.value as TaskRecord);
+      return opts.history ? records.flatMap((r) => tasksOfSlot(r)) : records.map(publicTask);
     });
+  }
+
+  /** Every worker node, by id. */
+  listNodes(): Promise<Node[]> {
+    return this.#open(async () => (await listNodes(this.#ctx)).map((n) => n.value));
+  }
+
+  /** A node by id, hostname or unique id prefix; NODE_NOT_FOUND otherwise. */
+  inspectNode(idOrHostname: string): Promise<Node> {
+    return this.#open(async () => (await findNode(this.#ctx, idOrHostname)).value);
+  }
+
+  /** Sets a node's availability (`drain` moves its tasks away, `pause` takes no new ones) or its labels. */
+  updateNode(idOrHostname: string, opts: UpdateNodeOptions): Promise<Node> {
+    return this.#open(() => updateNode(this.#ctx, idOrHostname, opts));
+  }
+
+  /** Removes a node that is `down` (or any, with `force`); its tasks are orphaned and replaced. */
+  removeNode(idOrHostname: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.#open(() => removeNode(this.#ctx, idOrHostname, opts.force === true));
+  }
+
+  /** What an agent does when it starts (startAgent): a new node, or a down one of that hostname taken over. */
+  registerNode(opts: RegisterNodeOptions): Promise<Node> {
+    return this.#open(() => registerNode(this.#ctx, opts));
   }
 
   /**
@@ -131,16 +170,16 @@ export class NetworkState implements AsyncDisposable {
    */
   updateTaskState(taskId: string, state: TaskState, message = ''): Promise<Task> {
     return this.#open(async () => {
-      const found = (await listRecords<Task>(this.#ctx.store, this.#ctx.layout.tasks)).find(
+      const found = (await listRecords<TaskRecord>(this.#ctx.store, this.#ctx.layout.tasks)).find(
         (t) => t.value.id === taskId,
       );
       if (!found) throw new InvalidArgumentError(`task ${taskId} not found`);
-      const next = await updateRecord<Task>(this.#ctx.store, found.pair.key, (current) => {
+      const next = await updateRecord<TaskRecord>(this.#ctx.store, found.pair.key, (current) => {
         if (current?.id !== taskId) throw new InvalidArgumentError(`task ${taskId} not found`);
         checkAdvance(taskId, current.state, state);
-        return { ...current, state, message };
+        return { ...current, state, message, updatedAt: new Date().toISOString() };
       });
-      return next as Task;
+      return publicTask(next as TaskRecord);
     });
   }
 

@@ -5,9 +5,9 @@ import type { Context } from './context.js';
 import { type AddressSpace, type PoolEntry, parsePoolId } from './ipam.js';
 import { finishNetworkRemoval } from './networks.js';
 import { toOffset } from './offset.js';
-import type { NetworkRecord, ServiceRecord } from './records.js';
+import type { NetworkRecord, ServiceRecord, TaskRecord } from './records.js';
 import { finishServiceRemoval } from './services.js';
-import type { Task } from './types.js';
+import { isTerminal, type Task } from './types.js';
 
 /** What one reconciliation did. */
 export interface ReconcileReport {
@@ -58,7 +58,11 @@ export async function reconcile(ctx: Context): Promise<ReconcileReport> {
     }
   }
   // 3. Then the objects, in reverse creation order.
-  const tasks = (await ctx.tasks()).map((t) => t.value);
+  // A slot's retired tasks own their addresses until they have stopped (then they are freed).
+  const tasks = (await ctx.tasks()).flatMap((t) => {
+    const record = t.value as TaskRecord;
+    return [record, ...(record.retired ?? []).filter((r) => !isTerminal(r.state))];
+  });
   const services = (await ctx.services()).map((s) => s.value);
   const networkList = await ctx.networks();
   const networks = new Map(networkList.map((n) => [n.value.id, n.value]));

@@ -72,8 +72,19 @@ export interface Service {
   /** One per network in `vip` mode once allocated; none in `dnsrr`. */
   virtualIps: VirtualIp[];
   image?: string;
+  /** Placement constraints (`node.labels.zone==a`), all of which a node must meet. */
+  constraints: string[];
+  /** What the `process` executor runs for each task (argv; no shell). */
+  command?: string[];
+  /** How long a failed task's slot waits before its replacement starts (ms). */
+  restartDelayMs: number;
+  /** Restarts after a failure a slot gets before it is left failed; 0: no limit. */
+  restartMaxAttempts: number;
   createdAt: string;
 }
+
+/** swarmkit's default restart delay (ms). */
+export const DEFAULT_RESTART_DELAY_MS = 5000;
 
 export interface CreateServiceOptions {
   name: string;
@@ -82,6 +93,14 @@ export interface CreateServiceOptions {
   replicas: number;
   endpointMode?: EndpointMode;
   image?: string;
+  /** `node.id==ID`, `node.hostname==NAME`, `node.labels.K==V`, or the same with `!=`. */
+  constraints?: string[];
+  /** argv the `process` executor runs per task, e.g. `['node', 'server.js']`. */
+  command?: string[];
+  /** Default 5000 (swarmkit's). */
+  restartDelayMs?: number;
+  /** Default 0: restart without limit. */
+  restartMaxAttempts?: number;
 }
 
 /** swarmkit's task states, in order; a task's state only moves forward through this list. */
@@ -112,15 +131,76 @@ export interface TaskAttachment {
   addresses: string[];
 }
 
+/**
+ * What the orchestrator wants of a task: `running`; `ready` (prepare it, but wait — a restart
+ * delay, or the slot's previous task still stopping); `shutdown` (stop it, it was replaced,
+ * scaled away or its service removed).
+ */
+export type DesiredState = 'ready' | 'running' | 'shutdown';
+
 export interface Task {
   id: string;
   serviceId: string;
   /** 1-based, like swarm's replicated slots. */
   slot: number;
   state: TaskState;
+  desiredState: DesiredState;
   message: string;
   attachments: TaskAttachment[];
+  /** The node it is scheduled on, once `assigned`. */
+  nodeId?: string;
+  /** Restarts of this slot after failures before this task (0 or absent for the first). */
+  restarts?: number;
+  /** ISO time before which it is not started (the restart delay). */
+  notBefore?: string;
+  /** The exit code of its process, once it exited. */
+  exitCode?: number;
   createdAt: string;
+  /** ISO time of its last state change. */
+  updatedAt?: string;
+}
+
+/** States a task does not leave (swarmkit: anything after running). */
+export function isTerminal(state: TaskState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+const TERMINAL_STATES = new Set<TaskState>([
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+]);
+
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export const NODE_AVAILABILITIES: readonly NodeAvailability[] = ['active', 'pause', 'drain'];
+
+/** `ready` while its agent heartbeats; `down` after it missed 3 heartbeat periods (or left). */
+export type NodeState = 'ready' | 'down';
+
+/** A worker: what `kvkit agent start` registers and the manager keeps up to date. */
+export interface Node {
+  id: string;
+  hostname: string;
+  /** The address the agent advertised. */
+  addr: string;
+  labels: Record<string, string>;
+  availability: NodeAvailability;
+  state: NodeState;
+  /** Why it is in its state (`heartbeat failure`, `agent stopped`); empty when ready. */
+  message: string;
+  /** The period its agent heartbeats at (ms). */
+  heartbeatPeriodMs: number;
+  createdAt: string;
+  /** ISO time of its last state change. */
+  stateSince: string;
+}
+
+export interface UpdateNodeOptions {
+  availability?: NodeAvailability;
+  /** Replaces every label. */
+  labels?: Record<string, string>;
 }
 
 export interface NetworkStateOptions {

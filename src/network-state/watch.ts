@@ -3,18 +3,21 @@ import { anySignal } from '../store/signals.js';
 import type { KVPair, Store } from '../store/types.js';
 import { json } from '../store/values.js';
 import type { Layout } from './layout.js';
-import { publicNetwork, publicService, type ServiceRecord } from './records.js';
-import type { Network, Service, Task } from './types.js';
+import { publicNetwork, publicService, publicTask, type ServiceRecord, type TaskRecord } from './records.js';
+import type { Network, Node, Service, Task } from './types.js';
 
 /** Everything network state holds that readers (DNS, a scheduler) follow, as of one moment. */
 export interface NetworkStateSnapshot {
   networks: Network[];
   /** Services not being removed. */
   services: Service[];
+  /** The current task of every slot (replaced tasks shutting down are not here). */
   tasks: Task[];
+  /** Worker nodes and their states (what DNS checks "running on a ready node" against). */
+  nodes: Node[];
 }
 
-type Part = 'networks' | 'services' | 'tasks';
+type Part = 'networks' | 'services' | 'tasks' | 'nodes';
 
 /**
  * Follows networks, services and tasks with one watchTree each and yields a whole snapshot
@@ -34,7 +37,8 @@ export async function* watchNetworkState(
   const parts = {
     networks: new PartDecoder(publicNetwork),
     services: new PartDecoder((s: ServiceRecord) => (s.status === 'removing' ? null : publicService(s))),
-    tasks: new PartDecoder((t: Task) => t),
+    tasks: new PartDecoder((t: TaskRecord) => publicTask(t)),
+    nodes: new PartDecoder((n: Node) => n),
   };
   const pump = async (part: Part, dir: string) => {
     try {
@@ -50,6 +54,7 @@ export async function* watchNetworkState(
     pump('networks', layout.networks),
     pump('services', layout.services),
     pump('tasks', layout.tasks),
+    pump('nodes', layout.nodes),
   ];
   try {
     for await (const _ of changed) {
@@ -57,8 +62,9 @@ export async function* watchNetworkState(
       const networks = parts.networks.values();
       const services = parts.services.values();
       const tasks = parts.tasks.values();
-      if (!networks || !services || !tasks) continue;
-      yield { networks, services, tasks };
+      const nodes = parts.nodes.values();
+      if (!networks || !services || !tasks || !nodes) continue;
+      yield { networks, services, tasks, nodes };
     }
   } finally {
     stop.abort();

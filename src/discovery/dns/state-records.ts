@@ -1,4 +1,4 @@
-import type { Network, Service, Task } from '../../network-state/types.js';
+import type { Network, Node, Service, Task } from '../../network-state/types.js';
 import type { NetworkStateSnapshot } from '../../network-state/watch.js';
 import type { DnsAddress, DnsService } from './records.js';
 
@@ -12,7 +12,29 @@ export type TaskPredicate = (task: Task, state: NetworkStateSnapshot) => boolean
 /** Only tasks in state `running` are answered; a task that leaves `running` leaves DNS. */
 export const isRunning: TaskPredicate = (task) => task.state === 'running';
 
-export const TASK_IN_DNS: readonly TaskPredicate[] = [isRunning];
+/**
+ * Only tasks on a `ready` node: a node marked down takes its tasks out of DNS at once
+ * (moby#35548). A task no node runs (network state driven by hand, no Swarm loop) is not held back.
+ */
+export const onReadyNode: TaskPredicate = (task, state) =>
+  task.nodeId === undefined || readyNodes(state.nodes).has(task.nodeId);
+
+/** A task told to shut down (scaled away, service removed) leaves DNS before it stops, as moby does. */
+export const notShuttingDown: TaskPredicate = (task) => task.desiredState !== 'shutdown';
+
+export const TASK_IN_DNS: readonly TaskPredicate[] = [isRunning, onReadyNode, notShuttingDown];
+
+const readyByList = new WeakMap<readonly Node[], Set<string>>();
+
+/** The ready node ids of one snapshot's node list, computed once per list. */
+function readyNodes(nodes: readonly Node[]): Set<string> {
+  let ready = readyByList.get(nodes);
+  if (!ready) {
+    ready = new Set(nodes.filter((n) => n.state === 'ready').map((n) => n.id));
+    readyByList.set(nodes, ready);
+  }
+  return ready;
+}
 
 /**
  * The DNS view of network-state snapshots: services with their VIPs and answerable tasks. A
