@@ -184,6 +184,27 @@ export class NetworkState implements AsyncDisposable {
   }
 
   /**
+   * Gives back the addresses the given tasks hold (their claims, owner-checked: an address
+   * reassigned meanwhile is not touched). For the Swarm manager, once a task has stopped or its
+   * slot is gone. A release that fails is retried before the next allocation pass.
+   */
+  releaseTaskAddresses(tasks: readonly Task[]): Promise<void> {
+    return this.#open(async () => {
+      const withAddresses = tasks.filter((t) => t.attachments.some((a) => a.addresses.length > 0));
+      if (withAddresses.length === 0) return;
+      const networkIds = new Set(withAddresses.flatMap((t) => t.attachments.map((a) => a.networkId)));
+      const networks = (await this.#ctx.networks()).map((n) => n.value).filter((n) => networkIds.has(n.id));
+      const owners = new Set(withAddresses.map((t) => `t:${t.id}`));
+      this.#ctx.releaseLater(`swarm:${withAddresses[0].id}:${withAddresses.length}`, async () => {
+        const errors = await this.#ctx.releaseClaimsOf(networks, owners);
+        if (errors.length > 0) throw errors[0];
+      });
+      await this.#ctx.retryLeftovers();
+      await this.#ctx.bump();
+    });
+  }
+
+  /**
    * Networks, services (not being removed) and tasks as a whole now, then after every change
    * (the latest snapshot when changes come faster than they are read). Ends on abort or
    * close(); a store error ends it with that error (open it again to resync).

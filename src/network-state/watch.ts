@@ -2,6 +2,7 @@ import { Channel } from '../store/channel.js';
 import { anySignal } from '../store/signals.js';
 import type { KVPair, Store } from '../store/types.js';
 import { json } from '../store/values.js';
+import { DecodedDir } from './decoded-dir.js';
 import type { Layout } from './layout.js';
 import { publicNetwork, publicService, publicTask, type ServiceRecord, type TaskRecord } from './records.js';
 import type { Network, Node, Service, Task } from './types.js';
@@ -72,46 +73,19 @@ export async function* watchNetworkState(
   }
 }
 
-/**
- * One watched directory's records, parsed once per record version: the same object is handed
- * out while a record is unchanged (readers may keep what they derived from it; the DNS record
- * builder does), and the same array while the directory is unchanged.
- */
+/** One watched directory as the snapshot shows it: the latest list, decoded when asked. */
 class PartDecoder<R, T> {
   latest: KVPair[] | null = null;
-  readonly #shape: (record: R) => T | null;
-  #decodedFrom: KVPair[] | null = null;
-  #values: T[] = [];
-  #parsed = new Map<string, { lastIndex: number; value: T | null }>();
+  readonly #dir: DecodedDir<T>;
 
   constructor(shape: (record: R) => T | null) {
-    this.#shape = shape;
+    this.#dir = new DecodedDir((pair) => shape(json<R>(pair)));
   }
 
   /** The decoded records of the latest list; null before the first. */
   values(): T[] | null {
-    const pairs = this.latest;
-    if (pairs === null) return null;
-    if (pairs === this.#decodedFrom) return this.#values;
-    const parsed = new Map<string, { lastIndex: number; value: T | null }>();
-    const out: T[] = [];
-    for (const pair of pairs) {
-      let hit = this.#parsed.get(pair.key);
-      if (hit?.lastIndex !== pair.lastIndex) {
-        let value: T | null;
-        try {
-          value = this.#shape(json<R>(pair));
-        } catch {
-          value = null; // a damaged record must not stop the readers
-        }
-        hit = { lastIndex: pair.lastIndex, value };
-      }
-      parsed.set(pair.key, hit);
-      if (hit.value !== null) out.push(hit.value);
-    }
-    this.#parsed = parsed;
-    this.#decodedFrom = pairs;
-    this.#values = out;
-    return out;
+    if (this.latest === null) return null;
+    this.#dir.update(this.latest);
+    return this.#dir.values();
   }
 }
