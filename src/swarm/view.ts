@@ -40,11 +40,15 @@ export class ManagerView {
       firsts.push(new Promise<void>((resolve) => (first = resolve)));
       this.#pumps.push(
         (async () => {
-          const lists = resilientWatch((s) => store.watchTree(key, { signal: s }), (list) => list, {
-            signal,
-            onError,
-            same: () => false,
-          });
+          const lists = resilientWatch(
+            (s) => store.watchTree(key, { signal: s }),
+            (list) => list,
+            {
+              signal,
+              onError,
+              same: () => false,
+            },
+          );
           for await (const list of lists) {
             this.#latest.set(dir, list);
             first();
@@ -53,7 +57,9 @@ export class ManagerView {
         })().catch(onError),
       );
     }
-    const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const stopped = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     this.#loaded = Promise.race([Promise.all(firsts).then(() => undefined), stopped]);
   }
 
@@ -75,7 +81,8 @@ export class ManagerView {
     for (const [dir, list] of this.#latest) {
       const first = !dir.loaded;
       const { changed } = dir.update(list);
-      if (dir === (this.agents as DecodedDir<unknown>) && !first) for (const key of changed) this.#beats.add(key);
+      if (dir === (this.agents as DecodedDir<unknown>) && !first)
+        for (const key of changed) this.#beats.add(key);
     }
     this.#latest.clear();
   }
