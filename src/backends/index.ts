@@ -20,6 +20,7 @@ registerBackend('zk', async (o) => (await import('./zookeeper/index.js')).openZo
 });
 registerBackend('raft', async (o) => (await import('./raft/index.js')).openRaftClientStore(o), {
   url: 'hosts',
+  params: ['tlsDir', 'tlsName'],
 });
 // redis:// and rediss:// (TLS): one loader, the scheme tells TLS apart.
 for (const scheme of ['redis', 'rediss']) {

@@ -10,9 +10,10 @@ import { type CliContext, DEFAULT_STORE_URL } from './context.js';
 import { UsageError } from './kv.js';
 
 const usage = `kvkit raft start --id ID --data-dir DIR --peer-addr HOST:PORT [--client-addr HOST:PORT]
-                  (--initial-cluster ID=HOST:PORT,... | --join HOST:PORT[,...]) [--tls-dir DIR]
-                  [--tick-ms MS] [--snapshot-every N] [--keep-entries N]
-                  [--metrics-addr HOST:PORT [--insecure]]
+                  (--initial-cluster ID=HOST:PORT,... | --join HOST:PORT[,...]) [--tls-dir DIR | --insecure]
+                  [--max-value-bytes N] [--tick-ms MS] [--snapshot-every N] [--keep-entries N]
+                  [--metrics-addr HOST:PORT]
+         (without --tls-dir a node listens only on loopback unless --insecure is given)
        kvkit raft status|members [--json] [--store raft://HOST:PORT,...] [--tls-dir DIR]
        kvkit raft remove ID [--store raft://...] [--tls-dir DIR]
        kvkit raft certs --out DIR --nodes ID,ID,... [--hosts HOST,...] [--days N]`;
@@ -53,11 +54,12 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
         'initial-cluster': { type: 'string' },
         join: { type: 'string' },
         'tls-dir': { type: 'string' },
+        insecure: { type: 'boolean' },
+        'max-value-bytes': { type: 'string' },
         'tick-ms': { type: 'string' },
         'snapshot-every': { type: 'string' },
         'keep-entries': { type: 'string' },
         'metrics-addr': { type: 'string' },
-        insecure: { type: 'boolean' },
         store: { type: 'string' },
       },
     }),
@@ -78,6 +80,10 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
     initialCluster: values['initial-cluster'],
     join: values.join,
     tls: values['tls-dir'] ? loadTlsDir(values['tls-dir'], id) : undefined,
+    insecure: values.insecure === true,
+    maxValueBytes: values['max-value-bytes']
+      ? positiveInt(values['max-value-bytes'], '--max-value-bytes')
+      : undefined,
     logger: (line) => ctx.stderr(line),
     timing: values['tick-ms'] ? { tickMs: positiveInt(values['tick-ms'], '--tick-ms') } : undefined,
     snapshotEvery: values['snapshot-every']
@@ -85,7 +91,6 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
       : undefined,
     keepEntries: values['keep-entries'] ? positiveInt(values['keep-entries'], '--keep-entries') : undefined,
     metricsAddr: values['metrics-addr'],
-    insecure: values.insecure,
     onFatal: (err) => {
       fatal = err;
       stopped.abort();

@@ -1,13 +1,20 @@
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { Packr, UnpackrStream } from 'msgpackr';
-import type { ClientReply, ClientRequest, HelloResult } from '../backends/raft/protocol.js';
+import {
+  type ClientReply,
+  type ClientRequest,
+  clientFrameLimit,
+  type HelloResult,
+} from '../backends/raft/protocol.js';
 import type { KvEvent, KvStateMachine } from '../raft/kv/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus } from '../raft/replica.js';
+import { encodeFrame, FrameReader } from '../raft/runtime/frame-codec.js';
 import { parseEndpoint } from '../store/endpoints.js';
 import { KVError } from '../store/errors.js';
 import { isUnder } from '../store/keys.js';
+import { MAX_VALUE_BYTES } from '../store/limits.js';
 import { waitForLockHolder } from './lock-wait.js';
+import { checkClientRequest, type RequestLimits, requestIdOf } from './request-check.js';
 
 /** The cluster operations the client port exposes (implemented by the node). */
 export interface ClusterAdminApi {
@@ -25,8 +32,15 @@ export interface ClientServerOptions {
   listen: string;
   /** Mutual TLS: clients must present a certificate signed by `ca`. */
   tls?: { ca: string | Uint8Array; cert: string | Uint8Array; key: string | Uint8Array };
+  /** The largest value a write may carry (VALUE_TOO_LARGE above). Default MAX_VALUE_BYTES (1 MiB). */
+  maxValueBytes?: number;
   log?: (line: string) => void;
 }
+
+/** Requests in progress (and watches) one connection may hold; past it, the client is dropped. */
+const MAX_REQUESTS_PER_CONNECTION = 4096;
+/** Replies a client has not read; past it (a client that stopped reading), it is dropped. */
+const MAX_UNREAD_REPLY_BYTES = 64 * 1024 * 1024;
 
 export interface ClientServer extends AsyncDisposable {
   /** host:port actually bound. */
@@ -36,15 +50,14 @@ export interface ClientServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
-
 /** Serves `raft://` clients on a node: proposals, linearizable reads, resumable watches, admin. */
 export async function startClientServer(options: ClientServerOptions): Promise<ClientServer> {
   const { host, port } = parseEndpoint(options.listen, 7101, { listening: true });
   const sockets = new Set<Socket>();
+  const limits: RequestLimits = { maxValueBytes: options.maxValueBytes ?? MAX_VALUE_BYTES };
   const onSocket = (socket: Socket) => {
     sockets.add(socket);
-    const session = new ClientSession(socket, options);
+    const session = new ClientSession(socket, options, limits);
     socket.on('close', () => {
       sockets.delete(socket);
       session.close();
@@ -105,19 +118,63 @@ function toPem(value: string | Uint8Array): string | Buffer {
 class ClientSession {
   readonly #socket: Socket;
   readonly #options: ClientServerOptions;
+  readonly #limits: RequestLimits;
   readonly #watches = new Map<number, () => void>();
   readonly #aborts = new Map<number, AbortController>();
+  readonly #remote: string;
   #closed = false;
 
-  constructor(socket: Socket, options: ClientServerOptions) {
+  constructor(socket: Socket, options: ClientServerOptions, limits: RequestLimits) {
     this.#socket = socket;
     this.#options = options;
+    this.#limits = limits;
+    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
-    const decoder = new UnpackrStream({ useRecords: false });
-    socket.pipe(decoder);
-    decoder.on('data', (request: ClientRequest) => void this.#handle(request));
-    decoder.on('error', () => socket.destroy());
+    // Length-prefixed frames: a frame over the limit is refused before it is buffered.
+    const reader = new FrameReader(clientFrameLimit(limits.maxValueBytes));
+    socket.on('data', (chunk: Buffer) => {
+      let frames: unknown[];
+      try {
+        frames = reader.push(chunk);
+      } catch (err) {
+        this.#drop((err as Error).message);
+        return;
+      }
+      for (const frame of frames) {
+        if (this.#closed || socket.destroyed) return;
+        this.#receive(frame);
+      }
+    });
     socket.on('error', () => {});
+  }
+
+  /** Disconnects a client that broke the protocol; everyone else is served on. */
+  #drop(why: string): void {
+    this.#options.log?.(`disconnecting client ${this.#remote}: ${why}`);
+    this.#socket.destroy();
+  }
+
+  /** One decoded frame: checked before anything is executed (request-check.ts). */
+  #receive(frame: unknown): void {
+    let id: number;
+    try {
+      id = requestIdOf(frame);
+    } catch (err) {
+      this.#drop((err as Error).message);
+      return;
+    }
+    if (this.#aborts.size + this.#watches.size >= MAX_REQUESTS_PER_CONNECTION) {
+      this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests in progress`);
+      return;
+    }
+    let request: ClientRequest;
+    try {
+      request = checkClientRequest(frame, this.#limits);
+    } catch (err) {
+      this.#replyError(id, err);
+      return;
+    }
+    void this.#handle(request);
   }
 
   close(): void {
@@ -128,7 +185,19 @@ class ClientSession {
   }
 
   #send(reply: ClientReply): void {
-    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(packr.pack(reply));
+    if (this.#closed || this.#socket.destroyed) return;
+    if (this.#socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
+      this.#drop(`it left more than ${MAX_UNREAD_REPLY_BYTES} bytes of replies unread`);
+      return;
+    }
+    const [header, body] = encodeFrame(reply);
+    this.#socket.write(header);
+    this.#socket.write(body);
+  }
+
+  #replyError(id: number, err: unknown): void {
+    const code = err instanceof KVError ? err.code : 'INTERNAL';
+    this.#send({ id, ok: false, code, message: (err as Error)?.message ?? String(err) });
   }
 
   async #handle(request: ClientRequest): Promise<void> {
@@ -137,8 +206,7 @@ class ClientSession {
       const result = await this.#execute(request);
       if (result !== STREAMING) this.#send({ id, ok: true, result });
     } catch (err) {
-      const code = err instanceof KVError ? err.code : 'INTERNAL';
-      this.#send({ id, ok: false, code, message: (err as Error)?.message ?? String(err) });
+      this.#replyError(id, err);
     } finally {
       if (!this.#watches.has(id)) this.#aborts.delete(id);
     }

@@ -1,4 +1,5 @@
 import { RaftClientStore } from '../backends/raft/index.js';
+import { isLoopbackHost } from '../metrics/http-server.js';
 import type { NodeObservability } from '../metrics/index.js';
 import { createKvStateMachine, type KvStateMachine, LeaseExpiryClock } from '../raft/kv/index.js';
 import type { Replica, ReplicaMember, ReplicaStatus } from '../raft/replica.js';
@@ -8,7 +9,9 @@ import { AddressInUseError } from '../raft/runtime/errors.js';
 import type { FaultHook } from '../raft/runtime/fault-hook.js';
 import { RaftReplicaNode, type RaftTiming } from '../raft/runtime/replica-node.js';
 import type { TlsMaterial } from '../raft/runtime/tls-material.js';
-import { KVError } from '../store/errors.js';
+import { parseEndpoint } from '../store/endpoints.js';
+import { InvalidArgumentError, KVError } from '../store/errors.js';
+import { resolveMaxValueBytes } from '../store/limits.js';
 import type { Store } from '../store/types.js';
 import { type ClientServer, startClientServer } from './client-server.js';
 import { createEmbeddedStore } from './embedded-store.js';
@@ -30,6 +33,14 @@ export interface RaftNodeOptions {
   joinTimeoutMs?: number;
   /** Mutual TLS from the cluster CA on the peer port and the client port (see `kvkit raft certs`). */
   tls?: TlsMaterial;
+  /**
+   * Without `tls`, a node listens only on loopback addresses (anyone who can reach a port
+   * could change the cluster's data and membership); `insecure: true` lets its peer, client
+   * and metrics ports listen anywhere without TLS, with a warning in the log.
+   */
+  insecure?: boolean;
+  /** The largest value a write may carry on this node (default MAX_VALUE_BYTES, 1 MiB; at most 64 MiB). */
+  maxValueBytes?: number;
   /** One line per event (role changes, membership, refused peers); default stderr. */
   logger?: (line: string) => void;
   /** Clock (default: 100 ms ticks, election after 10–19 ticks, heartbeat every tick). */
@@ -41,8 +52,6 @@ export interface RaftNodeOptions {
   onFatal?: (err: unknown) => void;
   /** host:port serving /metrics, /health, /livez, /readyz over plain HTTP (docs/metrics.md); default none. */
   metricsAddr?: string;
-  /** Allows listening off loopback without TLS (today: the metrics address). */
-  insecure?: boolean;
 }
 
 /** A running kvkit Raft server. */
@@ -78,8 +87,13 @@ export interface RaftNode extends AsyncDisposable {
  * client port. Loaded on first use by `startRaftNode` of ./start.ts (what kvkit exports).
  */
 export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
-  const sm = createKvStateMachine();
   const tls = opts.tls;
+  const log = opts.logger
+    ? (line: string) => opts.logger?.(`[${opts.id}] ${line}`)
+    : (line: string) => process.stderr.write(`[${opts.id}] ${line}\n`);
+  checkExposure(opts, log);
+  const maxValueBytes = resolveMaxValueBytes(opts.maxValueBytes);
+  const sm = createKvStateMachine();
   // Loaded only when asked for: a node without metrics never loads prom-client.
   const observability =
     opts.metricsAddr === undefined
@@ -106,9 +120,6 @@ export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
   });
   // What the Stores and the client port call: counted for the metrics when they are on.
   const served: Replica = observability ? observability.instrument(replica) : replica;
-  const log = opts.logger
-    ? (line: string) => opts.logger?.(`[${opts.id}] ${line}`)
-    : (line: string) => process.stderr.write(`[${opts.id}] ${line}\n`);
   const clock = new LeaseExpiryClock(replica, sm);
   const store = createEmbeddedStore(served, sm);
   let server: ClientServer | null = null;
@@ -121,6 +132,7 @@ export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
         admin: replica,
         listen: opts.clientAddr,
         tls,
+        maxValueBytes,
         log,
       }).catch((err: unknown) => {
         const cause = (err as { cause?: NodeJS.ErrnoException })?.cause;
@@ -229,6 +241,28 @@ class RunningNode implements RaftNode {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * A node without TLS listens only on loopback unless told `insecure` (then it warns): its
+ * ports accept writes and membership changes from anyone who reaches them.
+ */
+function checkExposure(opts: RaftNodeOptions, warn: (line: string) => void): void {
+  if (opts.tls) return;
+  const exposed = [opts.peerAddr, opts.clientAddr].filter(
+    (addr): addr is string =>
+      typeof addr === 'string' && !isLoopbackHost(parseEndpoint(addr, 0, { listening: true }).host),
+  );
+  if (exposed.length === 0) return;
+  if (!opts.insecure) {
+    throw new InvalidArgumentError(
+      `refusing to listen on ${exposed.join(' and ')} without TLS: anyone who reaches it could write data and ` +
+        'change membership. Give --tls-dir (see `kvkit raft certs`), listen on 127.0.0.1, or start with --insecure',
+    );
+  }
+  warn(
+    `WARNING: listening on ${exposed.join(' and ')} without TLS (--insecure): anyone who reaches these ports can write data and change membership`,
+  );
 }
 
 /** Asks a running cluster, through a member's client port, to add this node. */

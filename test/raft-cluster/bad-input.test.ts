@@ -1,7 +1,8 @@
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePorts } from '../raft-runtime/support.js';
+import { encodeKvRequest, RawClient } from '../raft-node/raw-client.js';
+import { eventually, freePorts } from '../raft-runtime/support.js';
 import { ProcessCluster } from './processes.js';
 
 /** Starts a node process that must fail; returns its exit code and stderr. */
@@ -83,4 +84,74 @@ describe('a node process refuses bad input at start, with a clear error and noth
     expect(truncated.err).toMatch(/LOG_CORRUPT: .*raft\.mdb is truncated/);
     expect(statSync(file).size).toBe(Math.floor(full / 2));
   }, 600_000);
+});
+
+describe("a node process's client port checks every request before anything is proposed", () => {
+  let c: ProcessCluster | null = null;
+  afterAll(async () => {
+    await c?.close();
+  }, 60_000);
+
+  it('answers the old report’s bad inputs with typed errors, drops garbage, commits none of it', async () => {
+    c = await ProcessCluster.start(3);
+    const cluster = c;
+    await cluster.leader();
+    const good = await cluster.client();
+    await good.put('before', 'x');
+    // Quiet: every node's client address is in the book (no announcement left to commit).
+    await eventually(async () => {
+      const members = await good.cluster.members();
+      if (members.some((m) => m.clientAddr === null)) throw new Error('announcements pending');
+    }, 'client addresses replicated');
+    const before = await good.cluster.status();
+    const leaderAddr = cluster.specs.get(before.leader as string)?.clientAddr as string;
+
+    const submit = (cmd: Record<string, unknown>, seq: number) => ({
+      op: 'submit',
+      timeoutMs: 2000,
+      request: encodeKvRequest({ client: 'hostile', seq, cmd }),
+    });
+    const value = new Uint8Array([1, 2, 3]);
+    const raw = await RawClient.connect(leaderAddr);
+    const answers: Record<string, unknown> = {};
+    try {
+      const bad: [string, Record<string, unknown>][] = [
+        ['empty key', submit({ op: 'put', key: '', value }, 1)],
+        ['NUL key', submit({ op: 'put', key: 'a\0b', value }, 2)],
+        ['10,000-character key', submit({ op: 'put', key: 'k'.repeat(10_000), value }, 3)],
+        ['negative TTL', submit({ op: 'put', key: 'ttl', value, ttlMs: -1000 }, 4)],
+        ['unknown command', submit({ op: 'explode', key: 'k' }, 5)],
+        ['unknown operation', { op: 'explode' }],
+      ];
+      for (const [what, body] of bad) {
+        const reply = await raw.request(body);
+        answers[what] = reply.code;
+        expect(reply.ok, what).toBe(false);
+      }
+    } finally {
+      raw.close();
+    }
+    expect(answers).toEqual({
+      'empty key': 'INVALID_KEY',
+      'NUL key': 'INVALID_KEY',
+      '10,000-character key': 'INVALID_KEY',
+      'negative TTL': 'INVALID_ARGUMENT',
+      'unknown command': 'INVALID_ARGUMENT',
+      'unknown operation': 'INVALID_ARGUMENT',
+    });
+    const garbage = await RawClient.connect(leaderAddr);
+    garbage.raw(Buffer.from('\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1 and then some raw garbage'));
+    expect(await garbage.closedWithin(10_000)).toBe(true);
+
+    // Nothing was proposed: the commit index did not move; the node serves on.
+    const after = await good.cluster.status();
+    expect(after.term).toBe(before.term);
+    expect(after.commitIndex).toBe(before.commitIndex);
+    await good.put('after', 'y');
+    expect((await good.list('')).map((p) => p.key)).toEqual(['after', 'before']);
+    await good.close();
+    for (const proc of cluster.procs.values()) {
+      expect(proc.lines.filter((l) => /failed to apply/.test(l))).toEqual([]);
+    }
+  }, 300_000);
 });

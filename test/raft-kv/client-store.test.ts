@@ -4,6 +4,8 @@ import { within } from '../../src/conformance/helpers.js';
 import { runConformance } from '../../src/conformance/index.js';
 import { createKvStateMachine, LeaseExpiryClock } from '../../src/raft/kv/index.js';
 import { type ClientServer, startClientServer } from '../../src/raft-node/client-server.js';
+import '../../src/backends/index.js';
+import { createStore } from '../../src/store/create-store.js';
 import { CallNotSupportedError } from '../../src/store/errors.js';
 import { DirectReplica } from './direct-replica.js';
 
@@ -50,6 +52,32 @@ describe('raft:// client', () => {
       'the open gave up',
     );
     expect(err.code).toBe('NOT_REACHABLE');
+  });
+
+  it('refuses a password, a username or a token (a node authenticates by certificate), never echoing them', async () => {
+    for (const url of [
+      `raft://${server.address}?password=hunter2`,
+      `raft://${server.address}?token=s3cr3t-token`,
+      `raft://admin:hunter2@${server.address}`,
+    ]) {
+      const err = await createStore(url).then(
+        (s) => s.close().then(() => null),
+        (e: Error & { code?: string }) => e,
+      );
+      expect(err?.code, url).toBe('INVALID_ARGUMENT');
+      expect(err?.message).toMatch(/authenticates clients by TLS certificate/);
+      expect(`${err?.message} ${err?.stack}`).not.toMatch(/hunter2|s3cr3t-token/);
+    }
+  });
+
+  it('takes TLS material from ?tlsDir (ca.crt and client.crt/.key, or tlsName)', async () => {
+    const dir = '/nonexistent/kvkit-certs';
+    const err = await createStore(`raft://${server.address}?tlsDir=${dir}&tlsName=n7`).catch((e) => e);
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toContain(`${dir}/ca.crt`);
+    await expect(createStore(`raft://${server.address}?tlsName=n7`)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 
   it('carries server errors with their code', async () => {

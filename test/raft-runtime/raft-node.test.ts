@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/backends/index.js';
-import type { RaftClientStore } from '../../src/backends/raft/index.js';
+import { RaftClientStore } from '../../src/backends/raft/index.js';
 import {
   type ClusterCertificates,
   generateClusterCertificates,
@@ -8,7 +8,7 @@ import {
 } from '../../src/raft-node/index.js';
 import { createStore } from '../../src/store/create-store.js';
 import { NodeCluster } from './raft-node-cluster.js';
-import { eventually, freePorts, waitFor } from './support.js';
+import { eventually, freePorts, tempDir, waitFor } from './support.js';
 
 const text = (v: Uint8Array) => new TextDecoder().decode(v);
 let cluster: NodeCluster | null = null;
@@ -99,6 +99,39 @@ describe('startRaftNode', () => {
     await ok.close();
   });
 
+  it('without TLS, refuses to listen on a non-loopback address unless insecure', async () => {
+    const dir = tempDir('kvkit-exposed-');
+    const lines: string[] = [];
+    const base = {
+      id: 'x',
+      dataDir: `${dir.path}/x`,
+      initialCluster: 'x=192.0.2.1:7001',
+      peerAddr: '192.0.2.1:7001',
+      logger: (line: string) => lines.push(line),
+    };
+    try {
+      const refused = await startRaftNode(base).catch((e) => e);
+      expect(refused.code).toBe('INVALID_ARGUMENT');
+      expect(refused.message).toMatch(/refusing to listen on 192\.0\.2\.1:7001 without TLS.*--insecure/);
+      const client = await startRaftNode({
+        ...base,
+        initialCluster: 'x=127.0.0.1:1',
+        peerAddr: '127.0.0.1:1',
+        clientAddr: '0.0.0.0:7101',
+      }).catch((e) => e);
+      expect(client.message).toMatch(/refusing to listen on 0\.0\.0\.0:7101 without TLS/);
+      expect(lines).toEqual([]);
+      // With insecure it goes ahead, saying so (192.0.2.1 is TEST-NET-1: not on this machine,
+      // so the bind itself then fails; nothing listens and nothing is sent).
+      await expect(startRaftNode({ ...base, insecure: true })).rejects.toThrow();
+      expect(
+        lines.some((l) => /WARNING: listening on 192\.0\.2\.1:7001 without TLS \(--insecure\)/.test(l)),
+      ).toBe(true);
+    } finally {
+      dir.remove();
+    }
+  });
+
   describe('with mutual TLS from a cluster CA', () => {
     let certs: ClusterCertificates;
     let foreign: ClusterCertificates;
@@ -147,6 +180,22 @@ describe('startRaftNode', () => {
         (err: { code?: string }) => err.code,
       );
       expect(refused).toBe('NOT_REACHABLE');
+      // Without a certificate of its own, a client reaches nothing: not data, not membership calls.
+      const anonymous = await RaftClientStore.open({
+        backend: 'raft',
+        endpoints: [c.client.get('n1') as string],
+        tls: { ca: certs.ca.cert },
+        connectTimeoutMs: 1500,
+      }).then(
+        async (s) => {
+          await s.cluster.removeMember('n3').catch(() => {});
+          await s.close();
+          return 'connected';
+        },
+        (err: { code?: string }) => err.code,
+      );
+      expect(anonymous).toBe('NOT_REACHABLE');
+      expect(leader.members().map((m) => m.id)).toEqual(['n1', 'n2', 'n3']);
 
       // A node with a certificate from another CA cannot join: refused, with the reason logged.
       const [p4, c4] = await freePorts(2);

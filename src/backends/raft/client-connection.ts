@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { Packr, UnpackrStream } from 'msgpackr';
+import { encodeFrame, FrameReader } from '../../raft/runtime/frame-codec.js';
 import { Backoff } from '../../store/backoff.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../../store/endpoints.js';
 import { ClosedError, KVError, NotReachableError, TimeoutError } from '../../store/errors.js';
@@ -23,7 +23,15 @@ type Stream = {
 
 /** Errors that mean "try again (on another node)": the request may be retried as is. */
 const RETRYABLE = new Set(['TIMEOUT', 'NOT_REACHABLE', 'NOT_LEADER']);
-const packr = new Packr({ useRecords: false, moreTypes: false });
+/** The largest reply accepted (a list of a large key space is one reply). */
+const MAX_REPLY_FRAME_BYTES = 512 * 1024 * 1024;
+
+/** Writes one request frame. */
+function write(socket: Socket, request: ClientRequest): void {
+  const [header, body] = encodeFrame(request);
+  socket.write(header);
+  socket.write(body);
+}
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 export type RequestBody = Distribute<ClientRequest>;
 
@@ -82,7 +90,7 @@ export class ClusterConnection {
       const onAbort = () => {
         if (!this.#pending.has(id)) return;
         this.#settle(id);
-        this.#socket?.write(packr.pack({ id: ++this.#nextId, op: 'cancel', target: id }));
+        if (this.#socket) write(this.#socket, { id: ++this.#nextId, op: 'cancel', target: id });
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -111,7 +119,7 @@ export class ClusterConnection {
     return () => {
       if (!this.#streams.delete(id)) return;
       if (this.#socket && !this.#closed)
-        this.#socket.write(packr.pack({ id: ++this.#nextId, op: 'cancel', target: id }));
+        write(this.#socket, { id: ++this.#nextId, op: 'cancel', target: id });
     };
   }
 
@@ -135,7 +143,7 @@ export class ClusterConnection {
     } catch {
       return; // #connection keeps retrying; pending requests are re-sent on connect.
     }
-    if (this.#pending.has(request.id) || this.#streams.has(request.id)) socket.write(packr.pack(request));
+    if (this.#pending.has(request.id) || this.#streams.has(request.id)) write(socket, request);
   }
 
   #connection(): Promise<Socket> {
@@ -213,10 +221,18 @@ export class ClusterConnection {
     this.#everConnected = true;
     this.#backoff.reset();
     socket.setNoDelay(true);
-    const decoder = new UnpackrStream({ useRecords: false });
-    socket.pipe(decoder);
-    decoder.on('data', (reply: ClientReply) => this.#onReply(reply));
-    decoder.on('error', () => socket.destroy());
+    const reader = new FrameReader(MAX_REPLY_FRAME_BYTES);
+    socket.on('data', (chunk: Buffer) => {
+      let replies: unknown[];
+      try {
+        replies = reader.push(chunk);
+      } catch (err) {
+        this.#lastError = err;
+        socket.destroy();
+        return;
+      }
+      for (const reply of replies) if (this.#socket === socket) this.#onReply(reply as ClientReply);
+    });
     socket.on('error', (err) => {
       this.#lastError = err;
     });
@@ -226,11 +242,11 @@ export class ClusterConnection {
       // Move to another node and re-send everything still open.
       if (!this.#closed && (this.#pending.size > 0 || this.#streams.size > 0)) void this.#resendAll();
     });
-    for (const pending of this.#pending.values()) socket.write(packr.pack(pending.request));
-    for (const [id, stream] of this.#streams) socket.write(packr.pack(stream.request(id)));
+    for (const pending of this.#pending.values()) write(socket, pending.request);
+    for (const [id, stream] of this.#streams) write(socket, stream.request(id));
     // Follow the leader: writes sent to a follower cost one more hop.
     this.#helloId = ++this.#nextId;
-    socket.write(packr.pack({ id: this.#helloId, op: 'hello' }));
+    write(socket, { id: this.#helloId, op: 'hello' });
   }
 
   /** Moves to the leader when the node we reached names another one (in-flight work is re-sent). */

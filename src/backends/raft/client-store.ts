@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { encodeRequest, type KvCommand, type KvEvent, type KvResult } from '../../raft/kv/index.js';
 import type { ReplicaMember, ReplicaStatus } from '../../raft/replica.js';
+import { CLIENT_CERT_NAME } from '../../raft/runtime/certs.js';
+import { loadTlsDir } from '../../raft/runtime/tls-material.js';
 import { Channel } from '../../store/channel.js';
 import { parseEndpoints } from '../../store/endpoints.js';
-import { KVError } from '../../store/errors.js';
-import type { KVPair, StoreOptions } from '../../store/types.js';
+import { InvalidArgumentError, KVError } from '../../store/errors.js';
+import type { KVPair, StoreOptions, TlsOptions } from '../../store/types.js';
 import { ClusterConnection } from './client-connection.js';
 import { RaftCommandStore } from './command-store.js';
 import type { ClientReply, ClientRequest } from './protocol.js';
@@ -38,9 +40,23 @@ export class RaftClientStore extends RaftCommandStore {
     this.#conn = conn;
   }
 
+  /**
+   * Connects to any node of `options.endpoints`. TLS comes from `options.tls`, or from the URL:
+   * `?tlsDir=DIR` (the directory `kvkit raft certs` wrote: ca.crt and client.crt/.key) with
+   * `tlsName=NAME` for another certificate. A node authenticates clients by certificate only,
+   * so `username`, `password` and `token` are refused (INVALID_ARGUMENT), not ignored.
+   */
   static async open(options: StoreOptions): Promise<RaftClientStore> {
+    for (const name of ['username', 'password', 'token'] as const) {
+      if (options[name] !== undefined) {
+        throw new InvalidArgumentError(
+          `raft:// takes no ${name}: a kvkit Raft node authenticates clients by TLS certificate ` +
+            '(give ?tlsDir=DIR, as written by `kvkit raft certs`, or options.tls)',
+        );
+      }
+    }
     const conn = new ClusterConnection(parseEndpoints(options.endpoints, 7101), {
-      tls: options.tls,
+      tls: tlsOf(options),
       timeoutMs: options.connectTimeoutMs ?? 10_000,
     });
     try {
@@ -165,6 +181,19 @@ export class RaftClientStore extends RaftCommandStore {
   protected async doClose(): Promise<void> {
     this.#conn.close();
   }
+}
+
+/** TLS material from the options, or from the URL's `tlsDir` (+ `tlsName`). */
+function tlsOf(options: StoreOptions): TlsOptions | undefined {
+  const dir = options.params?.tlsDir;
+  const name = options.params?.tlsName;
+  if (dir === undefined) {
+    if (name !== undefined) throw new InvalidArgumentError('raft:// tlsName needs tlsDir');
+    return options.tls;
+  }
+  if (options.tls)
+    throw new InvalidArgumentError('raft://: give TLS material as options.tls or ?tlsDir, not both');
+  return loadTlsDir(dir, name ?? CLIENT_CERT_NAME);
 }
 
 /** msgpack hands back Buffers; callers get plain Uint8Arrays. */

@@ -2,9 +2,19 @@ import type { KvEvent } from '../../raft/kv/index.js';
 import type { KVPair } from '../../store/types.js';
 
 /**
- * The `raft://` client protocol: msgpack values over one TCP (or TLS) connection, each
- * request tagged with an id so many run at once; watches stream replies under their id.
+ * The `raft://` client protocol: length-prefixed msgpack frames (src/raft/runtime/frame-codec.ts)
+ * over one TCP (or TLS) connection, each request tagged with an id so many run at once;
+ * watches stream replies under their id. The node checks every request before it acts on it
+ * (src/raft-node/request-check.ts).
  */
+
+/** Bytes a request frame may have beyond its value (key, session, framing). */
+const FRAME_OVERHEAD_BYTES = 64 * 1024;
+
+/** The largest request frame a node accepts: its value limit plus overhead. */
+export function clientFrameLimit(maxValueBytes: number): number {
+  return maxValueBytes + FRAME_OVERHEAD_BYTES;
+}
 export type ClientRequest =
   | { id: number; op: 'hello' }
   /** An encoded KvRequest (client id + sequence number + command) to propose. */
