@@ -4,7 +4,8 @@ import { type Discovery, openDiscovery, type Store } from '../../src/index.js';
 import type { OpenedStore } from '../network-state/stores.js';
 import { discoveryStores } from './stores.js';
 
-const WAIT_MS = 10_000;
+/** A deadline against hangs, never a verdict on speed. */
+const WAIT_MS = 30_000;
 const KEY = 'swarm/leader';
 
 describe.each(discoveryStores)('leader election on $name', (factory) => {

@@ -5,7 +5,8 @@ import type { OpenedStore } from '../network-state/stores.js';
 import { FlakyWatchStore } from './flaky-watch.js';
 import { discoveryStores } from './stores.js';
 
-const WAIT_MS = 10_000;
+/** A deadline against hangs, never a verdict on speed. */
+const WAIT_MS = 30_000;
 
 describe.each(discoveryStores)('node discovery on $name', (factory) => {
   let opened: OpenedStore;
@@ -102,7 +103,9 @@ describe.each(discoveryStores)('node discovery on $name', (factory) => {
   });
 
   it('watchNodes never yields the same list twice in a row', async () => {
-    await using _a = await disco.register('10.0.0.1:2375', { heartbeatMs: 50, ttlMs: 300 });
+    // TTL 2.4 s: refreshed every 800 ms, so the wait below sees several refreshes, and a stall of
+    // the busy machine shorter than the TTL cannot expire the key (which would change the list).
+    await using _a = await disco.register('10.0.0.1:2375', { heartbeatMs: 100, ttlMs: 2400 });
     const stop = new AbortController();
     const seen: string[][] = [];
     const watching = (async () => {
@@ -110,7 +113,7 @@ describe.each(discoveryStores)('node discovery on $name', (factory) => {
     })();
     await eventually(async () => seen.length === 1, WAIT_MS, 10);
     await store.put('docker/nodes/10.0.0.1:2375', '10.0.0.1:2375'); // same list, new index
-    await delay(1000); // the lock refreshes its TTL several times meanwhile
+    await delay(2500); // the lock refreshes its TTL several times meanwhile
     await store.put('docker/nodes/10.0.0.9:2375', '10.0.0.9:2375');
     await eventually(async () => seen.length === 2, WAIT_MS, 10);
     stop.abort();
@@ -157,7 +160,7 @@ describe.each(discoveryStores.filter((f) => f.name !== 'raft'))('node expiry on 
 
   it('a registration whose store stops refreshing disappears once its TTL passes', async () => {
     const dying = await opened.reopen();
-    const reg = await openDiscovery(dying).register('10.0.0.7:2375', { heartbeatMs: 100, ttlMs: 500 });
+    const reg = await openDiscovery(dying).register('10.0.0.7:2375', { heartbeatMs: 200, ttlMs: 2000 });
     const observer = openDiscovery(opened.store);
     expect(await observer.listNodes()).toEqual(['10.0.0.7:2375']);
     await dying.close(); // no clean leave: the key must go by its TTL
@@ -168,11 +171,11 @@ describe.each(discoveryStores.filter((f) => f.name !== 'raft'))('node expiry on 
   it('registering an address an earlier registration still holds resolves at once and takes over', async () => {
     const key = 'docker/nodes/10.0.0.7:2375';
     const earlier = await opened.reopen();
-    await openDiscovery(earlier).register('10.0.0.7:2375', { heartbeatMs: 100, ttlMs: 1500 });
+    await openDiscovery(earlier).register('10.0.0.7:2375', { heartbeatMs: 200, ttlMs: 3000 });
     await earlier.close(); // died; its key lives until the TTL
     const earlierIndex = (await opened.store.get(key)).lastIndex;
     const disco = openDiscovery(opened.store);
-    const reg = await disco.register('10.0.0.7:2375', { heartbeatMs: 100, ttlMs: 1500 });
+    const reg = await disco.register('10.0.0.7:2375', { heartbeatMs: 200, ttlMs: 3000 });
     expect(await disco.listNodes()).toEqual(['10.0.0.7:2375']);
     // Once the earlier TTL passes ours writes the key: a new index, the same address.
     const rewritten = async () => {

@@ -3,10 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { delay } from '../../../src/conformance/helpers.js';
 import { createStore, openNetworkState } from '../../../src/index.js';
 import { KvkitProcess } from '../cli-process.js';
-import { bare, dig, ipsOf } from './support.js';
+import { bare, dig, digUntil, ipsOf } from './support.js';
 
 describe('kvkit dns serve', () => {
   let dir: string;
@@ -50,11 +49,7 @@ describe('kvkit dns serve', () => {
     try {
       const net = await openNetworkState(store);
       const vip = bare((await net.inspectService('web')).virtualIps[0].addr);
-      let answer = await dig(port, 'web');
-      for (let i = 0; i < 100 && answer.status !== 'NOERROR'; i++) {
-        await delay(100);
-        answer = await dig(port, 'web');
-      }
+      const answer = await digUntil(port, (a) => a.status === 'NOERROR', ['web']);
       expect(answer.answers).toEqual([{ name: 'web.', ttl: 30, type: 'A', data: vip }]);
       expect(ipsOf(await dig(port, 'web', '+tcp'))).toEqual([vip]);
       await net.close();

@@ -3,9 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { delay } from '../../../src/conformance/helpers.js';
 import { createStore, openNetworkState, startDnsServer } from '../../../src/index.js';
 import { FlakyWatchStore } from '../flaky-watch.js';
-import { bare, DnsFixture, resolverAt, sortIps } from './support.js';
+import { bare, DnsFixture, ipsOf, resolverAt, sortIps } from './support.js';
 
-const WAIT_MS = 10_000;
+/** A deadline against hangs: answers normally follow the store within milliseconds. */
+const WAIT_MS = 30_000;
 
 /** Polls `tasks`-style lookups until they equal `expected` (ENODATA/ENOTFOUND read as []); returns the last answer. */
 async function answersBecome(
@@ -66,6 +67,7 @@ describe('DNS follows network state', () => {
       const inStore = await f.runningAddresses('web');
       expect(inStore).toHaveLength(replicas);
       expect(await answersBecome(tasksOf('web'), inStore)).toEqual(inStore);
+      expect(ipsOf(await f.dig('tasks.web'))).toEqual(inStore);
     }
   });
 

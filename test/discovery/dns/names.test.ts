@@ -23,9 +23,8 @@ describe('DNS names for services and tasks', () => {
     rr = await f.service({ name: 'rr', networks: ['front'], replicas: 2, endpointMode: 'dnsrr' });
     await f.service({ name: 'idle', networks: ['front'], replicas: 2, endpointMode: 'dnsrr' }, 0);
     // Wait until the server has seen the last change.
-    for (let i = 0; i < 200 && ipsOf(await f.dig('tasks.rr')).length < 2; i++)
-      await new Promise((r) => setTimeout(r, 25));
-  }, 60_000);
+    await f.digUntil((a) => ipsOf(a).length === 2, ['tasks.rr']);
+  }, 120_000);
   afterAll(async () => {
     await f?.close();
   });

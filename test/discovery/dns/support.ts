@@ -91,6 +91,11 @@ export class DnsFixture {
     return dig(this.port, ...args);
   }
 
+  /** Asks `dig ...args` until `done(answer)` holds or `ms` passes (against hangs); returns the last answer. */
+  digUntil(done: (answer: DigAnswer) => boolean, args: string[], ms = 60_000): Promise<DigAnswer> {
+    return digUntil(this.port, done, args, ms);
+  }
+
   async close(): Promise<void> {
     await this.dns.close();
     await this.net.close();
@@ -98,9 +103,12 @@ export class DnsFixture {
   }
 }
 
-/** Node's resolver on one server: no EDNS, retries over TCP when TC is set. */
+/**
+ * Node's resolver on one server: no EDNS, retries over TCP when TC is set. Generous timeouts:
+ * they only bound a hang, never decide a verdict on a busy machine.
+ */
 export function resolverAt(port: number): Resolver {
-  const resolver = new Resolver({ timeout: 3000, tries: 2 });
+  const resolver = new Resolver({ timeout: 5000, tries: 3 });
   resolver.setServers([`127.0.0.1:${port}`]);
   return resolver;
 }
@@ -124,9 +132,12 @@ export interface DigAnswer {
   bytes: number;
 }
 
-/** Runs `dig @127.0.0.1 -p PORT ...args` (tries once, waits 3 s) and parses its output. */
+/**
+ * Runs `dig @127.0.0.1 -p PORT ...args` (tries once, waits up to 10 s: a bound against hangs, not a
+ * verdict; later `+time=` arguments win) and parses its output.
+ */
 export async function dig(port: number, ...args: string[]): Promise<DigAnswer> {
-  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', ...args]);
+  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=10', ...args]);
   const status = /status: (\w+)/.exec(stdout)?.[1] ?? 'NONE';
   const flags = /;; flags: ([^;]*);/.exec(stdout)?.[1].trim().split(/\s+/) ?? [];
   const section = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(stdout)?.[1] ?? '';
@@ -149,6 +160,21 @@ export async function dig(port: number, ...args: string[]): Promise<DigAnswer> {
   };
 }
 
+/** Asks `dig ...args` until `done(answer)` holds or `ms` passes; returns the last answer. */
+export async function digUntil(
+  port: number,
+  done: (answer: DigAnswer) => boolean,
+  args: string[],
+  ms = 60_000,
+): Promise<DigAnswer> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const answer = await dig(port, ...args);
+    if (done(answer) || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The data of A/AAAA answers, sorted. */
 export function ipsOf(answer: DigAnswer): string[] {
   return sortIps(answer.answers.filter((a) => a.type === 'A' || a.type === 'AAAA').map((a) => a.data));
@@ -157,8 +183,11 @@ export function ipsOf(answer: DigAnswer): string[] {
 /** A real upstream resolver: the dnsmasq launcher the benchmark uses. */
 export { Dnsmasq } from '../../../bench/lib/dnsmasq.js';
 
-/** Sends one UDP packet and returns the first reply, or null if none comes within `ms`. */
-export async function udpExchange(port: number, packet: Buffer, ms = 1000): Promise<Buffer | null> {
+/**
+ * Sends one UDP packet and returns the first reply, or null if none comes within `ms` (5 s by
+ * default, for replies a test expects; a test expecting silence passes a short wait).
+ */
+export async function udpExchange(port: number, packet: Buffer, ms = 5000): Promise<Buffer | null> {
   const { createSocket } = await import('node:dgram');
   const socket = createSocket('udp4');
   try {

@@ -20,8 +20,7 @@ describe('DNS on the wire', () => {
     await f.service({ name: 'big', networks: ['front'], replicas: 60 });
     await f.service({ name: 'thirty', networks: ['front'], replicas: 30 });
     sixty = await f.runningAddresses('big');
-    for (let i = 0; i < 400 && ipsOf(await f.dig('tasks.thirty', '+tcp')).length < 30; i++)
-      await new Promise((r) => setTimeout(r, 25));
+    await f.digUntil((a) => ipsOf(a).length === 30, ['tasks.thirty', '+tcp']);
   }, 120_000);
   afterAll(async () => {
     await f?.close();
