@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRaftClientStore } from '../../src/backends/raft/index.js';
 import { createKvStateMachine } from '../../src/raft/kv/index.js';
+import { type ClusterCertificates, generateClusterCertificates } from '../../src/raft/runtime/certs.js';
 import { type ClientServer, startClientServer } from '../../src/raft-node/client-server.js';
 import { MAX_TTL_MS } from '../../src/store/limits.js';
 import { text } from '../../src/store/values.js';
@@ -162,4 +163,94 @@ describe('the client port', () => {
       }
     });
   }
+});
+
+describe('the client port with TLS (what --tls-dir gives)', () => {
+  let certs: ClusterCertificates;
+  let foreign: ClusterCertificates;
+  let tlsServer: ClientServer;
+  const removed: string[] = [];
+  beforeAll(async () => {
+    [certs, foreign] = await Promise.all([
+      generateClusterCertificates({ nodes: ['n1'] }),
+      generateClusterCertificates({ nodes: ['n1'] }),
+    ]);
+    tlsServer = await startClientServer({
+      replica,
+      sm,
+      listen: '127.0.0.1:0',
+      tls: { ca: certs.ca.cert, cert: certs.certs.n1.cert, key: certs.certs.n1.key },
+      log: (line) => lines.push(line),
+      admin: {
+        status: () => replica.status(),
+        members: () => replica.members(),
+        addMember: async () => {},
+        removeMember: async (id) => {
+          removed.push(id);
+        },
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await tlsServer?.close();
+  });
+
+  /** Sends a removeMember as soon as the client's side of the handshake is done: answered, or disconnected? */
+  async function tryRemove(tls: { ca: string; cert?: string; key?: string }): Promise<boolean> {
+    const client = await RawClient.connect(tlsServer.address, tls).catch(() => null);
+    if (client === null) return false; // refused during the handshake
+    try {
+      // A refused client is disconnected by the node (the request's deadline only catches a hang).
+      await client.request({ op: 'removeMember', nodeId: 'n3' }, 30_000);
+      return true;
+    } catch (err) {
+      if ((err as Error).message === 'the node closed the connection') return false;
+      throw err;
+    } finally {
+      client.close();
+    }
+  }
+
+  it('removes a member for a client holding a certificate the cluster CA signed', async () => {
+    const client = await RawClient.connect(tlsServer.address, {
+      ca: certs.ca.cert,
+      cert: certs.certs.client.cert,
+      key: certs.certs.client.key,
+    });
+    try {
+      const before = removed.length;
+      expect(await client.request({ op: 'removeMember', nodeId: 'n3' })).toMatchObject({ ok: true });
+      expect(removed.slice(before)).toEqual(['n3']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('lets a client without a certificate remove no member (the handshake fails, nothing is read)', async () => {
+    const before = removed.length;
+    expect(await tryRemove({ ca: certs.ca.cert })).toBe(false);
+    expect(removed.length).toBe(before);
+  });
+
+  it('lets a client whose certificate another CA signed remove no member', async () => {
+    const before = removed.length;
+    expect(
+      await tryRemove({ ca: certs.ca.cert, cert: foreign.certs.client.cert, key: foreign.certs.client.key }),
+    ).toBe(false);
+    expect(removed.length).toBe(before);
+  });
+
+  it('serves no data to a client without a certificate either', async () => {
+    const client = await RawClient.connect(tlsServer.address, { ca: certs.ca.cert }).catch(() => null);
+    if (client !== null) {
+      try {
+        client.frame({ id: 1, op: 'get', key: 'checked', consistent: false });
+        expect(await client.closedWithin(30_000)).toBe(true);
+        expect(client.replies).toEqual([]);
+      } finally {
+        client.close();
+      }
+    }
+    expect(lines.some((l) => /client refused/.test(l))).toBe(true);
+  });
 });

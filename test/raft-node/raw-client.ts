@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 import { encodeRequest, type KvRequest } from '../../src/raft/kv/index.js';
 import { encodeFrame, FrameReader } from '../../src/raft/runtime/frame-codec.js';
 
@@ -22,18 +23,21 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static connect(address: string): Promise<RawClient> {
+  /** Connects over TCP, or over TLS with `tls` (resolving once the client's side of the handshake is done). */
+  static connect(address: string, tls?: ConnectionOptions): Promise<RawClient> {
     const [host, port] = [
       address.slice(0, address.lastIndexOf(':')),
       Number(address.slice(address.lastIndexOf(':') + 1)),
     ];
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port }, () => resolve(new RawClient(socket)));
+      const socket: Socket = tls
+        ? connectTls({ host, port, ...tls }, () => resolve(new RawClient(socket)))
+        : connect({ host, port }, () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
   }
 
-  /** Sends `body` with a fresh id as one frame; resolves with the reply to it. */
+  /** Sends `body` with a fresh id as one frame; resolves with the reply to it, rejects once the connection closed without one. */
   async request(body: Record<string, unknown>, timeoutMs = 10_000): Promise<RawClient['replies'][number]> {
     const id = ++this.nextId;
     this.frame({ id, ...body });
@@ -41,6 +45,7 @@ export class RawClient {
     for (;;) {
       const reply = this.replies.find((r) => r.id === id);
       if (reply) return reply;
+      if (this.socket.destroyed) throw new Error('the node closed the connection');
       if (Date.now() > deadline) throw new Error(`no reply to ${JSON.stringify(body).slice(0, 100)}`);
       await new Promise((r) => setTimeout(r, 10));
     }
