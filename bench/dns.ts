@@ -138,19 +138,41 @@ async function dnsperf(
   };
 }
 
-/** One UDP query; resolves with the answer count, or -1 after `ms` without a reply. */
-function answerCount(port: number, query: Buffer, ms = 1000): Promise<number> {
-  const socket = createSocket('udp4');
-  return new Promise<number>((resolve) => {
-    const done = (n: number) => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(n);
-    };
-    const timer = setTimeout(() => done(-1), ms);
-    socket.on('message', (msg) => done(msg.length >= 12 ? msg.readUInt16BE(6) : 0));
-    socket.send(query, port, '127.0.0.1');
-  });
+/**
+ * Asks one server over one UDP socket (the poll must not cost a socket per question, in the
+ * process the server runs in); each ask resolves with the answer count, or -1 after `ms`.
+ */
+class Asker {
+  readonly #socket = createSocket('udp4');
+  #id = 0;
+  #waiting: { id: number; done: (n: number) => void } | null = null;
+
+  constructor(readonly port: number) {
+    this.#socket.on('message', (msg) => {
+      if (msg.length >= 12 && this.#waiting?.id === msg.readUInt16BE(0))
+        this.#waiting.done(msg.readUInt16BE(6));
+    });
+  }
+
+  answerCount(name: string, ms = 1000): Promise<number> {
+    this.#id = (this.#id + 1) & 0xffff;
+    const id = this.#id;
+    const query = dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name }] });
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => done(-1), ms);
+      const done = (n: number) => {
+        clearTimeout(timer);
+        this.#waiting = null;
+        resolve(n);
+      };
+      this.#waiting = { id, done };
+      this.#socket.send(query, this.port, '127.0.0.1');
+    });
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
 }
 
 /**
@@ -164,23 +186,24 @@ async function freshness(subject: string, store: Store, net: NetworkState, count
   await using dns = await startDnsServer({ store, listen: '127.0.0.1:0' });
   const fromCall: number[] = [];
   const fromCommit: number[] = [];
-  for (const task of tasks) {
-    const query = dnsPacket.encode({
-      type: 'query',
-      id: 7,
-      questions: [{ type: 'A', name: `fresh.${task.slot}.${task.id}` }],
-    });
-    const t0 = performance.now();
-    await net.updateTaskState(task.id, 'running');
-    const committed = performance.now();
-    for (;;) {
-      if ((await answerCount(dns.address.port, query)) > 0) break;
-      if (performance.now() - t0 > 10_000)
-        throw new Error(`${subject}: task ${task.id} not answered after 10 s`);
+  const asker = new Asker(dns.address.port);
+  try {
+    for (const task of tasks) {
+      const name = `fresh.${task.slot}.${task.id}`;
+      const t0 = performance.now();
+      await net.updateTaskState(task.id, 'running');
+      const committed = performance.now();
+      for (;;) {
+        if ((await asker.answerCount(name)) > 0) break;
+        if (performance.now() - t0 > 10_000)
+          throw new Error(`${subject}: task ${task.id} not answered after 10 s`);
+      }
+      const answered = performance.now();
+      fromCall.push(answered - t0);
+      fromCommit.push(answered - committed);
     }
-    const answered = performance.now();
-    fromCall.push(answered - t0);
-    fromCommit.push(answered - committed);
+  } finally {
+    asker.close();
   }
   const ms = (xs: number[], q: number) =>
     Math.round(
