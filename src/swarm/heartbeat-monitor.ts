@@ -34,6 +34,16 @@ export class HeartbeatMonitor {
     return this.#deadlines.has(nodeId);
   }
 
+  /** Makes the node's time run out at `atMs` (a down decision to take again). */
+  expireAt(nodeId: string, atMs: number): void {
+    this.#deadlines.set(nodeId, atMs);
+  }
+
+  /** Watched nodes not in `known` (removed nodes, to forget). */
+  unknown(known: ReadonlySet<string>): string[] {
+    return [...this.#deadlines.keys()].filter((id) => !known.has(id));
+  }
+
   forget(nodeId: string): void {
     this.#deadlines.delete(nodeId);
   }

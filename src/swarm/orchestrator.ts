@@ -133,9 +133,7 @@ export function planSlot(record: TaskRecord, ctx: SlotContext): SlotPlan {
     const restarts = (current.restarts ?? 0) + (counted ? 1 : 0);
     const limited = counted && service.restartMaxAttempts > 0 && restarts > service.restartMaxAttempts;
     if (replace && !limited) {
-      const old: Task = isTerminal(current.state)
-        ? current
-        : { ...current, desiredState: 'shutdown', updatedAt: iso };
+      const old: Task = { ...current, desiredState: 'shutdown', updatedAt: iso };
       const delayMs = delayed ? service.restartDelayMs : 0;
       const next = newTask(service.id, record.slot, {
         desiredState: 'ready',
