@@ -9,25 +9,28 @@ import { ensureKeyspaceEvents } from './notifications.js';
 import type { RedisSettings } from './options.js';
 import { isConnectionError, replyCode, toKVError } from './redis-errors.js';
 import type { RedisScript } from './scripts.js';
+import { SendTicks } from './send-ticks.js';
 
 // biome-ignore lint/complexity/noBannedTypes: node-redis's own type for a client with no modules
-type Client = RedisClientType<{}, {}, {}, 3, {}>;
+type Client = RedisClientType<{}, {}, {}, 3, typeof BUFFER_REPLIES>;
 
 /** Receives the event name (`hset`, `del`, `expired`, ...) and the channel it came on. */
 export type EventListener = (event: string, channel: string) => void;
 
 /** Replies with bulk strings as Buffers: values are bytes. */
-const AS_BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+const BUFFER_REPLIES = { [RESP_TYPES.BLOB_STRING]: Buffer };
 
 /** node-redis's command queue is bounded (a server that stops reading must not grow it forever). */
 const MAX_QUEUED_COMMANDS = 100_000;
 
-interface Pending {
-  /** performance.now() after which the call gives TIMEOUT. */
-  deadline: number;
+/** One node-redis client's calls in flight, for the deadline. */
+interface Link {
   client: Client;
-  what: string;
-  reject: (err: unknown) => void;
+  sent: SendTicks;
+  /** Given up on for leaving a call unanswered past the deadline: its calls fail with TIMEOUT. */
+  timedOut: boolean;
+  /** The shared success path (no closure per call). */
+  settled: (value: unknown) => unknown;
 }
 
 interface Subscription {
@@ -62,14 +65,18 @@ export class RedisConnection {
   readonly #channels = new Map<string, Subscription>();
   readonly #patterns = new Map<string, Subscription>();
   readonly #resyncs = new Set<() => void>();
-  readonly #pending = new Set<Pending>();
+  readonly #links = new Map<Client, Link>();
   readonly #sweeper: NodeJS.Timeout;
+  #tick = 0;
+  /** Sweeps a call may wait for its reply before its link is given up on. */
+  readonly #deadlineTicks: number;
 
   private constructor(settings: RedisSettings) {
     this.#settings = settings;
     this.#secrets = [settings.password];
     this.#endpoint = settings.endpoints[0];
     const sweepMs = Math.max(10, Math.min(250, Math.floor(settings.requestTimeoutMs / 4)));
+    this.#deadlineTicks = Math.ceil(settings.requestTimeoutMs / sweepMs);
     this.#sweeper = setInterval(() => this.#sweep(), sweepMs);
     this.#sweeper.unref();
   }
@@ -91,22 +98,33 @@ export class RedisConnection {
     return formatEndpoint(this.#endpoint);
   }
 
-  /** Sends one command; replies come with bulk strings as Buffers. */
-  send(args: RedisArgument[], what: string): Promise<unknown> {
+  /**
+   * Sends one command; replies come with bulk strings as Buffers. `op` and `key` name the call
+   * in an error message (built only then).
+   */
+  send(args: RedisArgument[], op: string, key?: string): Promise<unknown> {
     const client = this.#client;
-    if (!client) return Promise.reject(this.#notConnected(what));
-    return this.#deadline(client, client.sendCommand(args, AS_BUFFERS), what);
+    if (!client) return Promise.reject(this.#notConnected(key === undefined ? op : `${op} ${key}`));
+    return this.#deadline(client, client.sendCommand(args), op, key);
   }
 
   /** Runs a script by its SHA1, sending its source once when the server has not cached it. */
-  async script(script: RedisScript, keys: string[], args: RedisArgument[], what: string): Promise<unknown> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.send(['EVALSHA', script.sha1, ...tail], what);
-    } catch (err) {
+  script(
+    script: RedisScript,
+    keys: string[],
+    args: RedisArgument[],
+    op: string,
+    key?: string,
+  ): Promise<unknown> {
+    const command: RedisArgument[] = ['EVALSHA', script.sha1, String(keys.length)];
+    for (const k of keys) command.push(k);
+    for (const a of args) command.push(a);
+    return this.send(command, op, key).catch((err: unknown) => {
       if (replyCode((err as KVError).cause) !== 'NOSCRIPT') throw err;
-      return this.send(['EVAL', script.source, ...tail], what);
-    }
+      command[0] = 'EVAL';
+      command[1] = script.source;
+      return this.send(command, op, key);
+    });
   }
 
   /** Subscribes to a channel; resolves once the server confirmed. Returns the unsubscribe. */
@@ -130,8 +148,8 @@ export class RedisConnection {
     this.#closed = true;
     this.#closing.abort(new ClosedError());
     clearInterval(this.#sweeper);
-    for (const pending of this.#pending) pending.reject(new ClosedError());
-    this.#pending.clear();
+    for (const link of this.#links.values()) link.client.destroy(); // their calls fail CLOSED
+    this.#links.clear();
     const client = this.#client;
     this.#client = null;
     client?.destroy();
@@ -190,44 +208,62 @@ export class RedisConnection {
     await this.#deadline(client, subscribed, `subscribe ${name}`);
   }
 
-  #deadline<T>(client: Client, promise: Promise<T>, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = {
-        deadline: performance.now() + this.#settings.requestTimeoutMs,
-        client,
-        what,
-        reject,
-      };
-      this.#pending.add(pending);
-      promise.then(
-        (value) => {
-          if (this.#pending.delete(pending)) resolve(value);
-        },
-        (err) => {
-          if (!this.#pending.delete(pending)) return;
-          if (isConnectionError(err)) this.#lost(client);
-          reject(this.#error(err, `${what} at ${this.endpoint}`));
-        },
-      );
+  /**
+   * A call with the deadline. Replies come in order, so the oldest call in flight is the one
+   * that has waited longest: when it waited past the deadline, the sweep gives its link up
+   * (destroying the client fails all its calls, mapped to TIMEOUT here) and reconnects, as a
+   * connection that stopped answering must be replaced anyway.
+   */
+  #deadline<T>(client: Client, promise: Promise<T>, op: string, key?: string): Promise<T> {
+    const link = this.#link(client);
+    link.sent.push(this.#tick);
+    return promise.then(link.settled as (value: T) => T, (err: unknown) => {
+      link.settled(undefined);
+      const what = key === undefined ? op : `${op} ${key}`;
+      if (link.timedOut) {
+        throw new TimeoutError(
+          `redis at ${this.endpoint} did not answer ${what} within ${this.#settings.requestTimeoutMs} ms`,
+          { cause: err },
+        );
+      }
+      if (isConnectionError(err)) this.#lost(client);
+      throw this.#error(err, `${what} at ${this.endpoint}`);
     });
   }
 
-  /** Fails the calls past their deadline; a connection that answered none of them is replaced. */
-  #sweep(): void {
-    const now = performance.now();
-    const stuck = new Set<Client>();
-    // All calls share one timeout, so insertion order is deadline order.
-    for (const pending of this.#pending) {
-      if (pending.deadline > now) break;
-      this.#pending.delete(pending);
-      stuck.add(pending.client);
-      pending.reject(
-        new TimeoutError(
-          `redis at ${this.endpoint} did not answer ${pending.what} within ${this.#settings.requestTimeoutMs} ms`,
-        ),
-      );
+  #link(client: Client): Link {
+    let link = this.#links.get(client);
+    if (!link) {
+      const sent = new SendTicks();
+      link = {
+        client,
+        sent,
+        timedOut: false,
+        settled: (value) => {
+          sent.shift();
+          return value;
+        },
+      };
+      this.#links.set(client, link);
     }
-    for (const client of stuck) this.#lost(client);
+    return link;
+  }
+
+  /** Gives up the links whose oldest call waited past the deadline. */
+  #sweep(): void {
+    this.#tick++;
+    for (const link of this.#links.values()) {
+      const oldest = link.sent.oldest();
+      if (oldest === undefined || this.#tick - oldest <= this.#deadlineTicks) continue;
+      link.timedOut = true;
+      this.#forget(link.client);
+      if (this.#client === link.client) this.#lost(link.client);
+      else link.client.destroy();
+    }
+  }
+
+  #forget(client: Client): void {
+    this.#links.delete(client);
   }
 
   #install(client: Client): void {
@@ -241,6 +277,7 @@ export class RedisConnection {
   #lost(client: Client): void {
     if (this.#client !== client) return;
     this.#client = null;
+    this.#forget(client);
     client.destroy();
     if (this.#closed) return;
     void this.#reconnect();
@@ -256,6 +293,7 @@ export class RedisConnection {
             for (const [name, sub] of table) await this.#serverSubscribe(client, name, sub);
           }
         } catch (err) {
+          this.#forget(client);
           client.destroy();
           throw err;
         }
@@ -338,7 +376,9 @@ export class RedisConnection {
       disableOfflineQueue: true,
       // Our own deadline covers every call, also once written; node-redis's default (an
       // AbortSignal.timeout per command, only until written) would cost a timer per call.
-      commandOptions: { timeout: 0 },
+      // Bulk strings as Buffers for every call, set once: options passed per call cost node-redis
+      // a merge and a slower path each time (measured: ~2-3x the client CPU of a bare put).
+      commandOptions: { timeout: 0, typeMapping: BUFFER_REPLIES },
       disableClientInfo: true,
       maintNotifications: 'disabled',
       commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
@@ -350,7 +390,7 @@ export class RedisConnection {
     try {
       await withTimeout(client.connect(), timeoutMs, `redis at ${formatEndpoint(endpoint)}`);
       const role = await withTimeout(
-        client.sendCommand(['ROLE'], AS_BUFFERS).catch((err) => {
+        client.sendCommand(['ROLE']).catch((err) => {
           // A user may be denied ROLE; it can still work on a primary.
           if (replyCode(err) === 'NOPERM' || replyCode(err) === 'ERR') return null;
           throw err;
@@ -365,6 +405,7 @@ export class RedisConnection {
       }
       return client;
     } catch (err) {
+      this.#forget(client);
       client.destroy();
       throw this.#error(err, what);
     }

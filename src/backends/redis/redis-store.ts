@@ -93,7 +93,8 @@ export class RedisStore extends BaseStore {
       PUT,
       [key, REVISION_COUNTER],
       [String(this.#floor), asBuffer(value), String(ttlMs ?? 0)],
-      `put ${this.callerKey(key)}`,
+      'put',
+      key,
     );
     this.#saw(Number(rev));
   }
@@ -103,7 +104,7 @@ export class RedisStore extends BaseStore {
     // read script, which also adopts a string another client wrote.
     let reply: unknown;
     try {
-      reply = await this.#conn.send(['HMGET', key, 'value', 'rev'], `get ${this.callerKey(key)}`);
+      reply = await this.#conn.send(['HMGET', key, 'value', 'rev'], 'get', key);
     } catch (err) {
       if (replyCode((err as KVError).cause) !== 'WRONGTYPE') throw err;
       return (await this.#read(key)).pair;
@@ -115,11 +116,11 @@ export class RedisStore extends BaseStore {
   }
 
   protected override async doExists(key: string): Promise<boolean> {
-    return (await this.#conn.send(['EXISTS', key], `exists ${this.callerKey(key)}`)) === 1;
+    return (await this.#conn.send(['EXISTS', key], 'exists', key)) === 1;
   }
 
   protected async doDelete(key: string): Promise<void> {
-    await this.#conn.send(['DEL', key], `delete ${this.callerKey(key)}`);
+    await this.#conn.send(['DEL', key], 'delete', key);
   }
 
   protected async doList(dir: string): Promise<KVPair[]> {
@@ -127,8 +128,8 @@ export class RedisStore extends BaseStore {
   }
 
   protected async doDeleteTree(dir: string): Promise<void> {
-    await this.#scan(dir, `deleteTree ${this.callerKey(dir)}`, async (keys) => {
-      await this.#conn.script(DELETE_MANY, keys, [], `deleteTree ${this.callerKey(dir)}`);
+    await this.#scan(dir, 'deleteTree', async (keys) => {
+      await this.#conn.script(DELETE_MANY, keys, [], 'deleteTree', dir);
     });
   }
 
@@ -145,7 +146,8 @@ export class RedisStore extends BaseStore {
         previous === null ? CREATE : SWAP,
         [key, REVISION_COUNTER],
         args,
-        `atomicPut ${this.callerKey(key)}`,
+        'atomicPut',
+        key,
       ),
     );
     if (result === SCRIPT_EXISTS) throw new KeyExistsError(this.callerKey(key));
@@ -156,12 +158,7 @@ export class RedisStore extends BaseStore {
 
   protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
     const result = Number(
-      await this.#conn.script(
-        DELETE_IF,
-        [key],
-        [String(previous.lastIndex)],
-        `atomicDelete ${this.callerKey(key)}`,
-      ),
+      await this.#conn.script(DELETE_IF, [key], [String(previous.lastIndex)], 'atomicDelete', key),
     );
     if (result === SCRIPT_NOT_FOUND) throw new KeyNotFoundError(this.callerKey(key));
     if (result === SCRIPT_MODIFIED) throw new KeyModifiedError(this.callerKey(key));
@@ -267,7 +264,8 @@ export class RedisStore extends BaseStore {
       READ_ONE,
       [key, REVISION_COUNTER],
       [String(this.#floor)],
-      `get ${this.callerKey(key)}`,
+      'get',
+      key,
     );
     const read = this.#decodeRead(key, reply);
     if (read === undefined) {
@@ -280,12 +278,13 @@ export class RedisStore extends BaseStore {
   async #list(dir: string): Promise<{ pairs: KVPair[]; ttlLeftMs: number | undefined }> {
     const pairs: KVPair[] = [];
     let ttlLeftMs: number | undefined;
-    await this.#scan(dir, `list ${this.callerKey(dir)}`, async (keys) => {
+    await this.#scan(dir, 'list', async (keys) => {
       const replies = (await this.#conn.script(
         READ_MANY,
         [...keys, REVISION_COUNTER],
         [String(this.#floor)],
-        `list ${this.callerKey(dir)}`,
+        'list',
+        dir,
       )) as unknown[];
       keys.forEach((key, i) => {
         const read = this.#decodeRead(key, replies[i]);
@@ -298,14 +297,15 @@ export class RedisStore extends BaseStore {
   }
 
   /** Walks the keys under `dir` with SCAN, a page at a time; each key once, kvkit's own skipped. */
-  async #scan(dir: string, what: string, onPage: (keys: string[]) => Promise<void>): Promise<void> {
+  async #scan(dir: string, op: string, onPage: (keys: string[]) => Promise<void>): Promise<void> {
     const seen = new Set<string>();
     const pattern = scanPattern(dir);
     let cursor = '0';
     do {
       const [next, found] = (await this.#conn.send(
         ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)],
-        what,
+        op,
+        dir,
       )) as [Buffer, Buffer[]];
       cursor = next.toString();
       const page: string[] = [];
