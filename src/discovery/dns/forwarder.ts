@@ -41,10 +41,12 @@ export function parseUpstreams(upstreams: readonly string[] | undefined): Endpoi
 export class Forwarder {
   readonly upstreams: readonly Endpoint[];
   readonly #closing = new AbortController();
+  readonly #maxInFlight: number;
   #inFlight = 0;
 
-  constructor(upstreams: readonly Endpoint[]) {
+  constructor(upstreams: readonly Endpoint[], opts: { maxInFlight?: number } = {}) {
     this.upstreams = upstreams;
+    this.#maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
   }
 
   get inFlight(): number {
@@ -52,7 +54,7 @@ export class Forwarder {
   }
 
   async forward(query: Buffer, questionBytes: Buffer, transport: 'udp' | 'tcp'): Promise<Forwarded> {
-    if (this.#inFlight >= MAX_IN_FLIGHT) return { kind: 'busy' };
+    if (this.#inFlight >= this.#maxInFlight) return { kind: 'busy' };
     this.#inFlight++;
     try {
       for (const upstream of this.upstreams) {

@@ -1,6 +1,8 @@
 /** Names the server does not own go to real upstreams (dnsmasq on loopback); names it owns never do. */
 import { createSocket, type Socket } from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Forwarder, MAX_IN_FLIGHT, parseUpstreams } from '../../../src/discovery/dns/forwarder.js';
 import { isKVError, startDnsServer } from '../../../src/index.js';
 import { bare, DnsFixture, Dnsmasq, ipsOf } from './support.js';
 
@@ -90,5 +92,31 @@ describe('upstream options', () => {
       upstream: ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3', '127.0.0.1:4'],
     }).catch((e) => e);
     expect(isKVError(err, 'INVALID_ARGUMENT')).toBe(true);
+  });
+});
+
+describe('the forwarding bound (libnetwork#2082)', () => {
+  it('beyond the queries in flight a query is refused at once, while the others still wait on the upstream', async () => {
+    expect(MAX_IN_FLIGHT).toBe(1024); // libnetwork resolver.go's bound, what the server uses
+    const blackhole = createSocket('udp4');
+    await new Promise<void>((resolve) => blackhole.bind(0, '127.0.0.1', resolve));
+    const forwarder = new Forwarder(parseUpstreams([`127.0.0.1:${blackhole.address().port}`]), {
+      maxInFlight: 2,
+    });
+    try {
+      const query = dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'x.example' }] });
+      const question = query.subarray(12);
+      // Started in one tick: the two waiting forwards hold their places whatever the machine's speed.
+      const waiting = [forwarder.forward(query, question, 'udp'), forwarder.forward(query, question, 'udp')];
+      const third = forwarder.forward(query, question, 'udp');
+      expect(forwarder.inFlight).toBe(2);
+      expect(await third).toEqual({ kind: 'busy' });
+      forwarder.close();
+      expect(await Promise.all(waiting)).toEqual([{ kind: 'failed' }, { kind: 'failed' }]);
+      expect(forwarder.inFlight).toBe(0);
+    } finally {
+      forwarder.close();
+      blackhole.close();
+    }
   });
 });
