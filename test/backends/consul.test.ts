@@ -1,8 +1,8 @@
 /**
- * The Consul backend's parts that need no Consul: key paths, the TTL-to-session mapping, error
- * mapping, and the connection's edges (refused and silent endpoints, the ACL token header, TLS
- * options) against loopback sockets this file opens and closes. The contract itself is proven
- * on a real agent in test/integration/consul*.test.ts.
+ * The Consul backend's parts that need no Consul: key paths, the TTL-to-session mapping, long-TTL
+ * deadlines, error mapping, and the connection's edges (refused and silent endpoints, the ACL
+ * token header, TLS options) against loopback sockets this file opens and closes. The contract
+ * itself is proven on a real agent in test/integration/consul*.test.ts.
  */
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { answerError, isNoLeader, isUnavailable } from '../../src/backends/consul/consul-errors.js';
 import type { HttpAnswer } from '../../src/backends/consul/http.js';
 import { cleanAncestor, servesByPath } from '../../src/backends/consul/key-paths.js';
+import { deadlineFlags, deadlineOf } from '../../src/backends/consul/long-ttl.js';
 import { MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from '../../src/backends/consul/sessions.js';
 import { failure } from '../../src/conformance/helpers.js';
 import { createStore } from '../../src/index.js';
@@ -106,10 +107,33 @@ describe('consul TTLs on sessions', () => {
     expect(sessionTtlFor(1000)).toBe(10_000);
   });
 
-  it('carries a TTL beyond what one session can on a 24 h session (renewed by the store)', () => {
+  it('gives a lock TTL beyond what one session carries a 24 h session (renewed while held)', () => {
     expect(sessionTtlFor(MAX_KEY_TTL_MS)).toBe(86_400_000);
     expect(sessionTtlFor(MAX_KEY_TTL_MS + 1)).toBe(86_400_000);
     expect(sessionTtlFor(365 * 86_400_000)).toBe(86_400_000);
+  });
+});
+
+describe('consul long-TTL deadlines in Flags', () => {
+  const yearFromNow = Date.UTC(2027, 11, 2, 8, 0, 0, 123);
+
+  it('reads back the deadline written, to the millisecond, whatever the stamp', () => {
+    for (const stamp of [0, 1, 255, 256, 2 ** 32 - 1]) {
+      expect(deadlineOf(deadlineFlags(yearFromNow, stamp))).toBe(yearFromNow);
+    }
+  });
+
+  it('keeps the flags an exact JSON number and distinct for two writes in one millisecond', () => {
+    const a = deadlineFlags(yearFromNow, 7);
+    const b = deadlineFlags(yearFromNow, 8);
+    expect(Number.isSafeInteger(a)).toBe(true);
+    expect(JSON.parse(JSON.stringify(a))).toBe(a);
+    expect(a).not.toBe(b);
+    expect(Number.isSafeInteger(deadlineFlags(Date.UTC(2499, 0, 1), 255))).toBe(true);
+  });
+
+  it('finds no deadline in kvkit’s plain write stamps or small flags other clients set', () => {
+    for (const flags of [0, 1, 42, 2 ** 32 - 1, 2 ** 40]) expect(deadlineOf(flags)).toBeNull();
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadlineFlags, deadlineOf } from '../../src/backends/consul/long-ttl.js';
 import { delay, eventually, failure, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
 import { createStore, type KVPair, type Store } from '../../src/index.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
@@ -31,6 +32,33 @@ async function consulApi<T>(method: string, path: string): Promise<T> {
   return (await res.json()) as T;
 }
 const sessionIds = async () => (await consulApi<{ ID: string }[]>('GET', 'session/list')).map((s) => s.ID);
+
+interface RawEntry {
+  Key: string;
+  Flags: number;
+  Session?: string;
+  ModifyIndex: number;
+}
+
+/** A write straight through the agent's KV endpoint, with the Flags given. */
+async function rawPut(key: string, value: string, flags: number): Promise<void> {
+  const res = await fetch(`http://${server.endpoint}/v1/kv/${key}?flags=${flags}`, {
+    method: 'PUT',
+    body: value,
+    signal: AbortSignal.timeout(5000),
+  });
+  expect((await res.text()).trim()).toBe('true');
+}
+
+/** The entry as the agent holds it, or null. */
+async function rawGet(key: string): Promise<RawEntry | null> {
+  const res = await fetch(`http://${server.endpoint}/v1/kv/${key}`, { signal: AbortSignal.timeout(5000) });
+  if (res.status === 404) return null;
+  expect(res.ok).toBe(true);
+  return ((await res.json()) as RawEntry[])[0];
+}
+
+const DAY_MS = 86_400_000;
 
 /** A loopback port nothing listens on. */
 function closedPort(): Promise<number> {
@@ -158,6 +186,80 @@ describe.skipIf(!dockerAvailable)('consul backend mapping', () => {
       await lock.unlock();
       expect(await store.exists('locks/unlock')).toBe(false);
       expect(await sessionIds()).not.toContain(held);
+    });
+  });
+
+  describe.concurrent('TTLs longer than a session carries (deadline in Flags)', () => {
+    it('writes a key with a ttl past 48 h without a session, its deadline in Flags, so it outlives its writer', async () => {
+      const writer = await createStore({ backend: 'consul', endpoints: [server.endpoint] });
+      const before = Date.now();
+      try {
+        await writer.put('long/month', 'stays', { ttl: 30 * DAY_MS });
+      } finally {
+        await writer.close();
+      }
+      const after = Date.now();
+      const entry = await rawGet('long/month');
+      expect(entry?.Session).toBeUndefined();
+      const deadline = deadlineOf(entry?.Flags ?? 0) ?? 0;
+      expect(deadline).toBeGreaterThanOrEqual(before + 30 * DAY_MS);
+      expect(deadline).toBeLessThanOrEqual(after + 30 * DAY_MS);
+      expect(text(await store.get('long/month'))).toBe('stays');
+    });
+
+    it('treats a key whose deadline passes as gone in get, list and watch, and deletes it from Consul', async () => {
+      // As a long-TTL key written long ago looks now: its deadline a few seconds ahead.
+      const deadline = Date.now() + 15_000;
+      await rawPut('long/due/k', 'soon', deadlineFlags(deadline, 1));
+      expect(text(await store.get('long/due/k'))).toBe('soon');
+      expect((await store.list('long/due')).map((p) => p.key)).toEqual(['long/due/k']);
+      const stop = new AbortController();
+      const watch = store.watch('long/due/k', { signal: stop.signal })[Symbol.asyncIterator]();
+      try {
+        expect(text((await nextWithin(watch, 10_000)).value as KVPair)).toBe('soon');
+        expect((await readUntil(watch, (s) => s === null, 60_000)).at(-1)).toBeNull();
+        // Not before its deadline (one machine, one clock).
+        expect(Date.now()).toBeGreaterThanOrEqual(deadline);
+      } finally {
+        stop.abort();
+      }
+      expect((await failure(() => store.get('long/due/k'))).code).toBe('KEY_NOT_FOUND');
+      expect(await store.list('long/due')).toEqual([]);
+      expect(await rawGet('long/due/k')).toBeNull();
+    }, 90_000);
+
+    it('reads a key past its deadline as absent before any sweep, and lets a create take its place', async () => {
+      const past = Date.now() - 1000;
+      await rawPut('long/past/plain', 'old', deadlineFlags(past, 2));
+      await rawPut('long/past/ttl', 'old', deadlineFlags(past, 3));
+      const fresh = await open();
+      expect(await fresh.exists('long/past/plain')).toBe(false);
+      const created = await fresh.atomicPut('long/past/plain', 'new', null);
+      expect((await fresh.get('long/past/plain')).lastIndex).toBe(created.lastIndex);
+      const again = await open();
+      const withTtl = await again.atomicPut('long/past/ttl', 'new', null, { ttl: 20_000 });
+      const read = await again.get('long/past/ttl');
+      expect(text(read)).toBe('new');
+      expect(read.lastIndex).toBe(withTtl.lastIndex);
+    });
+
+    it('returns the new lastIndex from atomicPut with a ttl over an existing key, good for the next compare-and-swap', async () => {
+      for (const ttl of [20_000, 30 * DAY_MS]) {
+        const k = `long/cas-${ttl}`;
+        await store.put(k, 'a');
+        const b = await store.atomicPut(k, 'b', await store.get(k), { ttl });
+        expect(b.lastIndex).toBe((await store.get(k)).lastIndex);
+        await store.atomicPut(k, 'c', b);
+        expect(text(await store.get(k))).toBe('c');
+      }
+    });
+
+    it('returns the new lastIndex from a plain atomicPut that frees a key from its ttl session', async () => {
+      await store.put('long/detach', 'a', { ttl: 20_000 });
+      const b = await store.atomicPut('long/detach', 'b', await store.get('long/detach'));
+      const read = await store.get('long/detach');
+      expect(read.lastIndex).toBe(b.lastIndex);
+      expect((await rawGet('long/detach'))?.Session).toBeUndefined();
     });
   });
 

@@ -12,16 +12,13 @@ import type { ConsulConnection, ConsulEntry, TxnOp, TxnOutcome } from './connect
 import { ConsulLock } from './consul-lock.js';
 import { cleanAncestor, servesByPath } from './key-paths.js';
 import { kvOp, nextStamp, toPair } from './kv-ops.js';
-import {
-  KEY_TTL_GRANULARITY_MS,
-  LongTtlRenewals,
-  MAX_KEY_TTL_MS,
-  MIN_KEY_TTL_MS,
-  sessionTtlFor,
-} from './sessions.js';
+import { deadlineFlags, ExpirySweeper } from './long-ttl.js';
+import { KEY_TTL_GRANULARITY_MS, MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from './sessions.js';
 
 /** How often a plain write retries when a TTL it replaced expired under it. */
 const DETACH_ATTEMPTS = 3;
+/** How often a create retries when it finds an expired long-TTL entry that is being swept. */
+const EXPIRED_ATTEMPTS = 3;
 /** Consul's default limits.kv_max_value_size: the largest value a plain PUT carries. */
 export const CONSUL_MAX_VALUE_BYTES = 512 * 1024;
 /**
@@ -35,8 +32,9 @@ const LARGE_PUT_ATTEMPTS = 20;
 
 /**
  * The Store contract on Consul's KV (see docs/backends/consul.md for the full mapping):
- * `lastIndex` is the ModifyIndex; TTLs and locks ride on sessions with behavior `delete`;
- * watches are blocking queries.
+ * `lastIndex` is the ModifyIndex; TTLs and locks ride on sessions with behavior `delete`, TTLs
+ * longer than a session carries on a deadline in the entry's Flags (long-ttl.ts); watches are
+ * blocking queries.
  *
  * Which endpoint a write takes: deletes go through the plain KV endpoint (`DELETE /v1/kv/k`,
  * `?cas=` for atomicDelete), which answers only true/false, as they need nothing more. A write
@@ -59,17 +57,17 @@ export class ConsulStore extends BaseStore {
     maxValueBytes: CONSUL_MAX_VALUE_BYTES,
   };
   readonly #conn: ConsulConnection;
-  readonly #renewals: LongTtlRenewals;
+  readonly #sweeper: ExpirySweeper;
 
   constructor(conn: ConsulConnection, prefix?: string, maxValueBytes = CONSUL_MAX_VALUE_BYTES) {
     super(prefix);
     this.#conn = conn;
-    this.#renewals = new LongTtlRenewals(conn);
+    this.#sweeper = new ExpirySweeper(conn);
     this.capabilities.maxValueBytes = maxValueBytes;
   }
 
   protected async doPut(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
-    this.#renewals.cancel(key);
+    this.#sweeper.cancel(key);
     if (ttlMs !== undefined) {
       checkTxnValue(key, value, 'a write with a TTL');
       // Delete first: the key may be held by the session of an earlier TTL (or a lock).
@@ -94,14 +92,14 @@ export class ConsulStore extends BaseStore {
     const mode = consistent ? 'consistent' : 'stale';
     if (servesByPath(key)) {
       const entry = await this.#conn.kvGet(key, { recurse: false, mode });
-      return entry ? toPair(entry) : null;
+      return this.#pairOf(entry);
     }
     const read = await this.#conn.txn([kvOp.get(key)], { write: false, mode });
-    return read.ok ? toPair(read.results[0]) : null;
+    return read.ok ? this.#pairOf(read.results[0]) : null;
   }
 
   protected async doDelete(key: string): Promise<void> {
-    this.#renewals.cancel(key);
+    this.#sweeper.cancel(key);
     if (servesByPath(key)) {
       await this.#conn.kvDelete(key);
       return;
@@ -112,14 +110,14 @@ export class ConsulStore extends BaseStore {
 
   protected async doList(dir: string): Promise<KVPair[]> {
     if (servesByPath(dir)) {
-      return (await this.#conn.kvGet(dir, { recurse: true, mode: 'default' })).map((e) => toPair(e));
+      return this.#pairsOf(await this.#conn.kvGet(dir, { recurse: true, mode: 'default' }));
     }
     const read = await this.#conn.txn([kvOp.getTree(dir)], { write: false });
-    return read.ok ? read.results.map((e) => toPair(e)) : [];
+    return read.ok ? this.#pairsOf(read.results) : [];
   }
 
   protected async doDeleteTree(dir: string): Promise<void> {
-    this.#renewals.cancelUnder(dir);
+    this.#sweeper.cancelUnder(dir);
     // The plain endpoint deletes by string prefix; `dir` is '' or ends with '/', so it is the directory.
     if (servesByPath(dir)) {
       await this.#conn.kvDelete(dir, { recurse: true });
@@ -135,41 +133,73 @@ export class ConsulStore extends BaseStore {
     previous: KVPair | null,
     ttlMs: number | undefined,
   ): Promise<KVPair> {
-    const conflict = () =>
-      previous === null ? new KeyExistsError(this.callerKey(key)) : new KeyModifiedError(this.callerKey(key));
-    // Whatever the outcome, a long TTL this store renewed for the old state is not ours to keep.
-    this.#renewals.cancel(key);
+    if (previous !== null) {
+      const written = await this.#putAt(key, value, previous.lastIndex, ttlMs);
+      if (written === null) throw new KeyModifiedError(this.callerKey(key));
+      return written;
+    }
+    // "Absent" includes a long-TTL key past its deadline that no sweep has deleted yet: replace
+    // that entry by its index (a sweep deleting it meanwhile makes the key absent: try again).
+    let index: number | null = null;
+    for (let attempt = 0; attempt < EXPIRED_ATTEMPTS; attempt++) {
+      const written = await this.#putAt(key, value, index, ttlMs);
+      if (written !== null) return written;
+      const found = await this.#expiredIndex(key);
+      if (found === 'live') break;
+      index = found;
+    }
+    throw new KeyExistsError(this.callerKey(key));
+  }
+
+  /**
+   * Writes `value` if the key's ModifyIndex is `index` (null: only if absent). Returns the new
+   * pair, or null when the key did not match.
+   */
+  async #putAt(
+    key: string,
+    value: Uint8Array,
+    index: number | null,
+    ttlMs: number | undefined,
+  ): Promise<KVPair | null> {
     if (ttlMs !== undefined) {
       checkTxnValue(key, value, 'a write with a TTL');
       const guard =
-        previous === null
-          ? [kvOp.checkNotExists(key)]
-          : [kvOp.checkIndex(key, previous.lastIndex), kvOp.delete(key)];
-      const written = await this.#writeWithTtl(key, value, ttlMs, guard);
-      if (written === null) throw conflict();
-      return written;
+        index === null ? [kvOp.checkNotExists(key)] : [kvOp.checkIndex(key, index), kvOp.delete(key)];
+      return this.#writeWithTtl(key, value, ttlMs, guard);
     }
     if (value.length > TXN_VALUE_MAX_BYTES && servesByPath(key)) {
-      const written = await this.#casLarge(key, value, previous?.lastIndex ?? 0);
-      if (written === null) throw conflict();
+      const written = await this.#casLarge(key, value, index ?? 0);
+      if (written !== null) this.#sweeper.cancel(key);
       return written;
     }
     checkTxnValue(key, value, 'a write of a key Consul cannot take in a URL');
-    const written = await this.#write([kvOp.cas(key, value, previous?.lastIndex ?? 0)]);
+    const written = await this.#write([kvOp.cas(key, value, index ?? 0)]);
     if (!written.ok) {
-      if (written.failedOp === 0) throw conflict();
+      if (written.failedOp === 0) return null;
       throw unexpected(key, written);
     }
+    this.#sweeper.cancel(key);
     const entry = written.results[0];
     if (!entry.Session) return toPair(entry, value);
     const detached = await this.#detachSession(key, value, entry);
     return typeof detached === 'object' ? detached : toPair(entry, value);
   }
 
+  /**
+   * What stands at `key` for a create: 'live' (a key the contract sees), the ModifyIndex of a
+   * long-TTL entry past its deadline, or null (absent).
+   */
+  async #expiredIndex(key: string): Promise<number | 'live' | null> {
+    const read = await this.#conn.txn([kvOp.get(key)], { write: false, mode: 'consistent' });
+    if (!read.ok) return null;
+    const entry = read.results[0];
+    return this.#sweeper.expired(entry) ? entry.ModifyIndex : 'live';
+  }
+
   protected async doAtomicDelete(key: string, previous: KVPair): Promise<void> {
     // Through /v1/txn: the plain `DELETE ?cas=` answers true for a key that is already gone.
     const deleted = await this.#write([kvOp.checkIndex(key, previous.lastIndex), kvOp.delete(key)]);
-    if (deleted.ok) return this.#renewals.cancel(key);
+    if (deleted.ok) return this.#sweeper.cancel(key);
     if (deleted.failedOp !== 0) throw unexpected(key, deleted);
     // The check failed: tell "gone" from "changed" by looking.
     const current = await this.doGet(key, true);
@@ -181,7 +211,7 @@ export class ConsulStore extends BaseStore {
     let last: KVPair | null = null;
     for await (const entries of followKv(this.#conn, queryFor(key), signal)) {
       const entry = entries.find((e) => e.Key === key);
-      const state = entry ? toPair(entry) : null;
+      const state = entry ? this.#pairOf(entry) : null;
       // A smaller index than one already reported only happens when the server lost its data
       // (a -dev agent restarted): the pair we reported is gone, so say so before the new one.
       if (state && last && state.lastIndex < last.lastIndex) yield null;
@@ -193,7 +223,7 @@ export class ConsulStore extends BaseStore {
   protected async *doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
     const query: KvQuery = servesByPath(dir) ? { path: dir, recurse: true } : queryFor(dir);
     for await (const entries of followKv(this.#conn, query, signal)) {
-      yield entries.map((e) => toPair(e));
+      yield this.#pairsOf(entries);
     }
   }
 
@@ -209,9 +239,10 @@ export class ConsulStore extends BaseStore {
   }
 
   protected async doClose(): Promise<void> {
-    // Watches and lock waits end on closeSignal (already aborted); long TTLs are no longer
-    // renewed (they go within 48 h); then the sockets go.
-    this.#renewals.close();
+    // Watches and lock waits end on closeSignal (already aborted); this store's sweeps stop
+    // (long-TTL keys are enforced by every reader and swept by the next store that sees them);
+    // then the sockets go.
+    this.#sweeper.close();
     this.#conn.close();
   }
 
@@ -264,15 +295,29 @@ export class ConsulStore extends BaseStore {
   }
 
   /**
-   * Writes `value` held by a fresh session whose expiry deletes the key after `ttlMs`; one
-   * session per write, so a rewrite restarts the clock. `guard` ops run first in the same
-   * transaction. Returns null when a guard failed (the session is then destroyed).
+   * Writes `value` so that the key goes after `ttlMs`: held by a fresh session whose expiry
+   * deletes it (one session per write, so a rewrite restarts the clock), or, past what a session
+   * carries, with its deadline in Flags (long-ttl.ts). `guard` ops run first in the same
+   * transaction. Returns null when a guard failed (a session is then destroyed).
    */
   async #writeWithTtl(key: string, value: Uint8Array, ttlMs: number, guard: TxnOp[]): Promise<KVPair | null> {
-    const sessionTtlMs = sessionTtlFor(ttlMs);
+    if (ttlMs > MAX_KEY_TTL_MS) {
+      // The TTL counts from before the write was sent, as a session's does.
+      const flags = deadlineFlags(Date.now() + ttlMs, nextStamp());
+      const written = await this.#write([...guard, kvOp.set(key, value, flags)]);
+      if (written.ok) {
+        // This store sweeps it at its deadline (so do the others that read it meanwhile).
+        const entry = wrote(written);
+        this.#sweeper.cancel(key);
+        this.#sweeper.live(entry);
+        return toPair(entry, value);
+      }
+      if (written.failedOp < guard.length) return null;
+      throw unexpected(key, written);
+    }
     const session = await this.#conn.createSession({
       name: 'kvkit-ttl',
-      ttlMs: sessionTtlMs,
+      ttlMs: sessionTtlFor(ttlMs),
       behavior: 'delete',
     });
     let written: TxnOutcome;
@@ -283,12 +328,22 @@ export class ConsulStore extends BaseStore {
       throw err;
     }
     if (written.ok) {
-      if (ttlMs > MAX_KEY_TTL_MS) this.#renewals.start(key, session, ttlMs, Date.now());
-      return toPair(written.results[0], value);
+      this.#sweeper.cancel(key);
+      return toPair(wrote(written), value);
     }
     await this.#conn.destroySession(session).catch(() => {});
     if (written.failedOp < guard.length) return null;
     throw unexpected(key, written);
+  }
+
+  /** A read entry as the contract sees it: null when absent or past a long TTL's deadline. */
+  #pairOf(entry: ConsulEntry | null): KVPair | null {
+    const live = entry && this.#sweeper.live(entry);
+    return live ? toPair(live) : null;
+  }
+
+  #pairsOf(entries: ConsulEntry[]): KVPair[] {
+    return this.#sweeper.liveAll(entries).map((e) => toPair(e));
   }
 
   /**
@@ -307,7 +362,7 @@ export class ConsulStore extends BaseStore {
       kvOp.delete(key),
       kvOp.set(key, value),
     ]);
-    if (rewritten.ok) return toPair(rewritten.results[0], value);
+    if (rewritten.ok) return toPair(wrote(rewritten), value);
     if (rewritten.failedOp !== 0) throw unexpected(key, rewritten);
     return (await this.doGet(key, true)) === null ? 'expired' : 'changed';
   }
@@ -325,6 +380,16 @@ function checkTxnValue(key: string, value: Uint8Array, what: string): void {
     `value of ${key} is ${value.length} bytes; ${what} goes through Consul's /v1/txn, which carries ` +
       `at most ${TXN_VALUE_MAX_BYTES} (values are base64-encoded within limits.txn_max_req_len)`,
   );
+}
+
+/**
+ * The entry a transaction's write produced: its last result. A check-index before it answers
+ * with the entry it checked (the old ModifyIndex), so the first result is not it.
+ */
+function wrote(outcome: TxnOutcome & { ok: true }): ConsulEntry {
+  const entry = outcome.results.at(-1);
+  if (!entry) throw new BackendError('consul transaction answered without the entry it wrote');
+  return entry;
 }
 
 function unexpected(key: string, outcome: TxnOutcome): Error {

@@ -15,9 +15,12 @@ export function nextStamp(): number {
 
 /** `/v1/txn` KV operations. Values travel base64-encoded in the JSON body. */
 export const kvOp = {
-  /** Writes the value; keeps whatever session holds the key (see ConsulStore on why that matters). */
-  set: (key: string, value: Uint8Array): TxnOp => ({
-    KV: { Verb: 'set', Key: key, Value: base64(value), Flags: nextStamp() },
+  /**
+   * Writes the value; keeps whatever session holds the key (see ConsulStore on why that matters).
+   * `flags`: a fresh stamp unless given (a long TTL's deadline, see long-ttl.ts).
+   */
+  set: (key: string, value: Uint8Array, flags = nextStamp()): TxnOp => ({
+    KV: { Verb: 'set', Key: key, Value: base64(value), Flags: flags },
   }),
   /** Writes only if the key's ModifyIndex is `index` (0: only if absent). */
   cas: (key: string, value: Uint8Array, index: number): TxnOp => ({

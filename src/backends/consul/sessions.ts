@@ -1,5 +1,4 @@
 import { CannotLockError } from '../../store/errors.js';
-import { type LongTimeout, setLongTimeout } from '../../time/long-timeout.js';
 import type { ConsulConnection } from './connection.js';
 
 /** Consul refuses session TTLs outside [10 s, 24 h]. */
@@ -14,16 +13,14 @@ const SERVER_TTL_MULTIPLIER = 2;
 /** Added to every session TTL, so a key never goes before its TTL, counted from the write (ms). */
 const SESSION_TTL_MARGIN_MS = 500;
 
-/** How soon a failed renewal of a long TTL's session is tried again (ms). */
-const RENEWAL_RETRY_MS = 10_000;
-
 /** The shortest key or lock TTL on Consul: the 10 s session floor, doubled by the server. */
 export const MIN_KEY_TTL_MS = SESSION_TTL_MIN_MS * SERVER_TTL_MULTIPLIER;
 /** Expiry comes this long after the TTL at most: the margin, doubled, plus the delete's commit. */
 export const KEY_TTL_GRANULARITY_MS = 2000;
 /**
  * The longest TTL one session carries on its own: the 24 h session ceiling, doubled. A longer
- * key TTL rides on a session of that ceiling which the writing store renews (LongTtlRenewals).
+ * key TTL is carried as a deadline in the entry's Flags (long-ttl.ts); a longer lock TTL rides
+ * on a session of that ceiling, renewed while the lock is held.
  */
 export const MAX_KEY_TTL_MS = (SESSION_TTL_MAX_MS - SESSION_TTL_MARGIN_MS) * SERVER_TTL_MULTIPLIER;
 
@@ -32,67 +29,6 @@ export function sessionTtlFor(keyTtlMs: number): number {
   if (keyTtlMs > MAX_KEY_TTL_MS) return SESSION_TTL_MAX_MS;
   const wanted = Math.ceil(keyTtlMs / SERVER_TTL_MULTIPLIER) + SESSION_TTL_MARGIN_MS;
   return Math.max(SESSION_TTL_MIN_MS, wanted);
-}
-
-/**
- * Keeps the sessions of TTL keys longer than MAX_KEY_TTL_MS alive, so the key goes at its TTL:
- * renewed every third of the session TTL, then once more exactly when the server's expiry
- * (last renewal + twice the session TTL) lands at the key's deadline, and then left to expire.
- * While the writing store is open that is exact; if it closes or dies, the key goes at most
- * 48 h after the last renewal, earlier than its TTL (as ZooKeeper's TTL keys do past the
- * server's maxSessionTimeout). A rewrite or delete of the key cancels its renewals.
- */
-export class LongTtlRenewals {
-  readonly #conn: ConsulConnection;
-  readonly #timers = new Map<string, LongTimeout>();
-
-  constructor(conn: ConsulConnection) {
-    this.#conn = conn;
-  }
-
-  /** `writtenAt`: Date.now() before the write was sent (the TTL counts from then). */
-  start(key: string, session: string, keyTtlMs: number, writtenAt: number): void {
-    this.cancel(key);
-    const sessionTtlMs = sessionTtlFor(keyTtlMs);
-    // The server expires a session twice its TTL after the last renewal.
-    const lastRenewalAt = writtenAt + keyTtlMs - sessionTtlMs * SERVER_TTL_MULTIPLIER + SESSION_TTL_MARGIN_MS;
-    const next = () => Math.min(sessionTtlMs / 3, lastRenewalAt - Date.now());
-    const arm = (delayMs: number) => {
-      const timer = setLongTimeout(() => void renew(timer), delayMs, { unref: true });
-      this.#timers.set(key, timer);
-    };
-    const renew = async (timer: LongTimeout) => {
-      const final = Date.now() >= lastRenewalAt;
-      let known: boolean;
-      try {
-        known = await this.#conn.renewSession(session);
-      } catch {
-        // Not reachable now: try again soon (a late final renewal keeps the key a little
-        // longer than its TTL, never shorter).
-        if (this.#timers.get(key) === timer) arm(RENEWAL_RETRY_MS);
-        return;
-      }
-      if (this.#timers.get(key) !== timer) return;
-      if (!known || final) this.#timers.delete(key);
-      else arm(next());
-    };
-    arm(next());
-  }
-
-  cancel(key: string): void {
-    this.#timers.get(key)?.cancel();
-    this.#timers.delete(key);
-  }
-
-  /** Cancels the renewals of every key under `dir` ('' for all). */
-  cancelUnder(dir: string): void {
-    for (const key of [...this.#timers.keys()]) if (key.startsWith(dir)) this.cancel(key);
-  }
-
-  close(): void {
-    for (const timer of this.#timers.values()) timer.cancel();
-    this.#timers.clear();
-  }
 }
 
 /**
