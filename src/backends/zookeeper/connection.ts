@@ -70,6 +70,8 @@ export class ZkConnection {
   #lossTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last bytes from the server. */
   #lastHeard = performance.now();
+  /** performance.now() of the last sweep. */
+  #lastSweepAt = performance.now();
   #dead = false;
   /** Set while close() waits for the server to end the session. */
   #closeWaiter: (() => void) | null = null;
@@ -310,8 +312,13 @@ export class ZkConnection {
     // The client pings after a third of the session timeout of silence; a server that has not
     // answered for two thirds is gone (a dead peer may never close the socket). Dropping the
     // socket makes the client reconnect, to another server when there is one.
-    const silentMs = performance.now() - this.#lastHeard;
-    if (this.#state === 'connected' && silentMs > (this.#sessionTimeoutMs * 2) / 3) {
+    // After a stall of this process (a starved machine, a long GC) what the server sent meanwhile
+    // is still unread: timers run before I/O, so silence is judged on the next sweep, not now.
+    const now = performance.now();
+    const stalled = now - this.#lastSweepAt > SWEEP_MS * 3;
+    this.#lastSweepAt = now;
+    const silentMs = now - this.#lastHeard;
+    if (!stalled && this.#state === 'connected' && silentMs > (this.#sessionTimeoutMs * 2) / 3) {
       this.#client.connectionManager.socket?.destroy();
     }
   }
