@@ -14,8 +14,19 @@
  * `bench/raft.ts node ...` and `bench/raft.ts memory DIR N` are the child-process modes.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { connect, createServer as createNetServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -48,7 +59,26 @@ async function nodeMode(argv: string[]): Promise<void> {
   process.exitCode = await runRaftCli(argv, ctx);
 }
 
-/** Loads N keys into a one-node cluster, reports RSS, closes, restarts and times it. */
+/**
+ * The longest time the event loop was kept from running a 5 ms timer (GC pauses included):
+ * what a heartbeat or a vote would have waited for.
+ */
+function blockMonitor(): { maxMs: () => number; stop: () => void } {
+  let last = performance.now();
+  let max = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last - 5);
+    last = now;
+  }, 5);
+  return { maxMs: () => Math.round(max * 10) / 10, stop: () => clearInterval(timer) };
+}
+
+/**
+ * Loads N keys into a one-node cluster with the default snapshot interval (so it takes a
+ * snapshot every 100,000 entries, the last of a million keys), watching the event loop;
+ * reports RSS, closes, restarts and times it.
+ */
 async function memoryMode(dir: string, keys: number): Promise<void> {
   const [peer] = await freeLoopbackPorts(1);
   const opts = {
@@ -61,6 +91,7 @@ async function memoryMode(dir: string, keys: number): Promise<void> {
   let node = await startRaftNode(opts);
   await waitLeader(() => node.status().role === 'leader');
   const loadStart = performance.now();
+  const monitor = blockMonitor();
   let next = 0;
   await Promise.all(
     Array.from({ length: 512 }, async () => {
@@ -71,17 +102,135 @@ async function memoryMode(dir: string, keys: number): Promise<void> {
     }),
   );
   const loadMs = performance.now() - loadStart;
+  // The snapshot due at the last key is written in the background: wait for it, still watching.
+  const snapshotsDone = performance.now();
+  while (performance.now() - snapshotsDone < 60_000 && !snapshotAt(dir, keys))
+    await new Promise((r) => setTimeout(r, 50));
+  const maxBlockMs = monitor.maxMs();
+  monitor.stop();
   const rssLoaded = process.memoryUsage().rss;
   await node.close();
   const restartStart = performance.now();
   node = await startRaftNode(opts);
+  const openedMs = performance.now() - restartStart;
   await waitLeader(() => node.status().role === 'leader');
   const pair = await node.store.get(`mem/${String(keys - 1).padStart(8, '0')}`);
   const restartMs = performance.now() - restartStart;
   if (pair.value.byteLength !== 100) throw new Error('restart lost data');
   const rssRestarted = process.memoryUsage().rss;
   await node.close();
-  process.stdout.write(`${JSON.stringify({ keys, loadMs, rssLoaded, restartMs, rssRestarted })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ keys, loadMs, maxBlockMs, rssLoaded, restartMs, openedMs, rssRestarted })}\n`,
+  );
+}
+
+/** Whether the node took the snapshot due after `keys` puts (every 100,000 entries by default). */
+function snapshotAt(dir: string, keys: number): boolean {
+  if (keys < 100_000) return true;
+  return readdirSync(dir).some((name) => {
+    const m = /^snap-([0-9a-f]{16})\.snap$/.exec(name);
+    return m !== null && Number.parseInt(m[1], 16) > keys - 100_000;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The floor: what one replicated write cannot beat on this machine
+// ---------------------------------------------------------------------------------------
+
+/** Child mode `sync FILE MS`: small write + fdatasync in a loop for MS ms; prints the latencies' median (ms). */
+function syncMode(file: string, durationMs: number): void {
+  const fd = openSync(file, 'w', 0o600);
+  const block = Buffer.alloc(128, 1);
+  const samples: number[] = [];
+  const end = performance.now() + durationMs;
+  let at = 0;
+  while (performance.now() < end) {
+    const t0 = performance.now();
+    writeSync(fd, block, 0, block.byteLength, at);
+    fdatasyncSync(fd);
+    samples.push(performance.now() - t0);
+    at += block.byteLength;
+  }
+  closeSync(fd);
+  samples.sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ p50Ms: percentile(samples, 0.5), n: samples.length })}\n`);
+}
+
+/** Child mode `echo`: a TCP echo server on loopback; prints its port. */
+function echoMode(): void {
+  const server = createNetServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (d) => socket.write(d));
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${(server.address() as { port: number }).port}\n`);
+  });
+}
+
+function childOutput(args: string[]): { child: ChildProcess; firstLine: Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const firstLine = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`${args[0]} child exited with ${code}`)));
+  });
+  firstLine.catch(() => {});
+  return { child, firstLine };
+}
+
+interface Floor {
+  syncMs: number;
+  rttMs: number;
+  putsPerSec: number;
+}
+
+/**
+ * One small write + fdatasync while two other processes do the same on this disk (the three
+ * nodes share it), plus one loopback round trip: a replicated put at one caller waits for at
+ * least a follower's sync and a round trip, so 1 ÷ (sync + RTT) bounds it.
+ */
+async function measureFloor(dir: string): Promise<Floor> {
+  mkdirSync(dir, { recursive: true });
+  const syncers = [0, 1, 2].map((i) => childOutput(['sync', join(dir, `sync-${i}`), '3000']));
+  const medians = (await Promise.all(syncers.map((s) => s.firstLine))).map(
+    (l) => JSON.parse(l).p50Ms as number,
+  );
+  const syncMs = medians.sort((a, b) => a - b)[1];
+  const echo = childOutput(['echo']);
+  const port = Number(await echo.firstLine);
+  const socket = connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise((r) => socket.once('connect', r));
+  const rtts: number[] = [];
+  const ping = Buffer.alloc(64, 7);
+  for (let i = 0; i < 2000; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      let got = 0;
+      const onData = (d: Buffer) => {
+        got += d.byteLength;
+        if (got >= ping.byteLength) {
+          socket.off('data', onData);
+          resolve();
+        }
+      };
+      socket.on('data', onData);
+      socket.write(ping);
+    });
+    if (i >= 100) rtts.push(performance.now() - t0);
+  }
+  socket.destroy();
+  echo.child.kill('SIGKILL');
+  rtts.sort((a, b) => a - b);
+  const rttMs = percentile(rtts, 0.5);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return { syncMs: round(syncMs), rttMs: round(rttMs), putsPerSec: Math.round(1000 / (syncMs + rttMs)) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -334,7 +483,12 @@ async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   const watches: WatchRow[] = [];
   let memory: Record<string, number> | null = null;
+  let floor: Floor | null = null;
   try {
+    floor = await measureFloor(join(dir, 'floor'));
+    console.error(
+      `[bench] floor: fdatasync ${floor.syncMs} ms (3 writers), loopback RTT ${floor.rttMs} ms → ${floor.putsPerSec} puts/s at 1 caller`,
+    );
     // Embedded: n1 here, n2 and n3 in child processes; n1 must lead.
     if (!skip.has('embedded')) {
       const a = await raftAddrs(['n1', 'n2', 'n3']);
@@ -428,10 +582,16 @@ async function main(): Promise<void> {
     })),
   );
   const ratios: Record<string, unknown>[] = [];
+  /** Goals of issue 15: embedded put ≥ 2× etcd at 1 caller, ≥ 5× at 16 and 256; raft:// put ≥ 1.5× at 16 and 256. */
+  const goalFor = (r: BenchRow): number | null => {
+    if (r.op !== 'put') return r.subject === 'raft-embedded' ? 5 : r.concurrency >= 16 ? 1 : null;
+    if (r.subject === 'raft-embedded') return r.concurrency === 1 ? 2 : 5;
+    return r.concurrency >= 16 ? 1.5 : null;
+  };
   for (const r of rows.filter((x) => x.subject !== 'etcd')) {
     const e = rows.find((x) => x.subject === 'etcd' && x.op === r.op && x.concurrency === r.concurrency);
     if (!e) continue;
-    const goal = r.subject === 'raft-embedded' ? 5 : r.concurrency >= 16 ? 1 : null;
+    const goal = goalFor(r);
     const ratio = r.opsPerSec / e.opsPerSec;
     ratios.push({
       subject: r.subject,
@@ -445,26 +605,52 @@ async function main(): Promise<void> {
     });
   }
   printTable('ratios to etcd (throughput)', ratios);
+  const embedded1 = rows.find((r) => r.subject === 'raft-embedded' && r.op === 'put' && r.concurrency === 1);
+  const floorRatio = floor && embedded1 ? embedded1.opsPerSec / floor.putsPerSec : null;
+  if (floor) {
+    printTable('the floor: 1 ÷ (small write + fdatasync with 3 writers + loopback RTT)', [
+      {
+        'fdatasync ms': floor.syncMs,
+        'RTT ms': floor.rttMs,
+        'floor puts/s': floor.putsPerSec,
+        'embedded put ×1': embedded1?.opsPerSec ?? '-',
+        '× floor': floorRatio === null ? '-' : floorRatio.toFixed(2),
+        goal: '≥ 0.7×',
+        met: floorRatio === null ? '-' : floorRatio >= 0.7 ? 'yes' : 'NO',
+      },
+    ]);
+  }
   printTable(
     'watch delivery latency (put start → watch delivery; goal p99 < 5 ms embedded)',
     watches.map((w) => ({ ...w })),
   );
   if (memory) {
-    printTable('1,000,000 keys of 100 bytes, one node (goal: RSS < 1 GiB, restart < 10 s)', [
-      {
-        keys: memory.keys,
-        'load s': (memory.loadMs / 1000).toFixed(1),
-        'load ops/s': Math.round(memory.keys / (memory.loadMs / 1000)),
-        'RSS MiB': Math.round(memory.rssLoaded / 2 ** 20),
-        'restart s': (memory.restartMs / 1000).toFixed(2),
-        'RSS after restart MiB': Math.round(memory.rssRestarted / 2 ** 20),
-      },
-    ]);
+    printTable(
+      `${memory.keys.toLocaleString('en')} keys of 100 bytes, one node, default snapshots (goals: longest event-loop block < 50 ms, RSS ≤ 600 MiB, restart ≤ 3 s)`,
+      [
+        {
+          keys: memory.keys,
+          'load s': (memory.loadMs / 1000).toFixed(1),
+          'load ops/s': Math.round(memory.keys / (memory.loadMs / 1000)),
+          'longest block ms': memory.maxBlockMs,
+          'RSS MiB': Math.round(memory.rssLoaded / 2 ** 20),
+          'restart s': (memory.restartMs / 1000).toFixed(2),
+          'opened s': (memory.openedMs / 1000).toFixed(2),
+          'RSS after restart MiB': Math.round(memory.rssRestarted / 2 ** 20),
+        },
+      ],
+    );
   }
-  console.log(`\nresults: ${writeResults('raft', { rows, ratios, watches, memory })}`);
+  const load = loadavg().map((x) => x.toFixed(2));
+  console.log(`\nload average at the end: ${load.join(' ')} (2 cores; ratios are side by side in this run)`);
+  console.log(
+    `\nresults: ${writeResults('raft', { rows, ratios, watches, memory, floor, floorRatio, loadAverage: loadavg() })}`,
+  );
 }
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'node') await nodeMode(rest);
 else if (mode === 'memory') await memoryMode(rest[0], Number(rest[1]));
+else if (mode === 'sync') syncMode(rest[0], Number(rest[1]));
+else if (mode === 'echo') echoMode();
 else await main();

@@ -23,6 +23,21 @@ export interface ReplicatedStateMachine {
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot image taken at `ctx.index`. */
   restore(image: Uint8Array, ctx: ApplyContext): void;
+  /**
+   * Optional, for large states: the image as frame bodies (src/raft/snapshot-frames.ts),
+   * produced one per `next()` while the machine keeps applying in between (the frames still
+   * describe the moment of the call). The runtime pulls them in slices, so a snapshot never
+   * blocks the event loop for long. Without it, `snapshot()` is one body.
+   */
+  snapshotFrames?(): Iterator<Uint8Array>;
+  /** Optional counterpart: restores frame bodies one `push` at a time. Without it, `restore(body)`. */
+  beginRestore?(ctx: ApplyContext): RestoreSink;
+}
+
+/** Receives a snapshot image body by body; the state is replaced at `finish()`. */
+export interface RestoreSink {
+  push(body: Uint8Array): void;
+  finish(): void;
 }
 
 export interface ReplicaStatus {

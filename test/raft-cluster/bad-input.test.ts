@@ -1,9 +1,17 @@
-import { statSync, truncateSync } from 'node:fs';
+import { readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeKvRequest, RawClient } from '../raft-node/raw-client.js';
 import { eventually, freePorts } from '../raft-runtime/support.js';
 import { ProcessCluster } from './processes.js';
+
+/** The first segment of a node's write-ahead log. */
+function firstSegment(dataDir: string): string {
+  const name = readdirSync(dataDir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()[0];
+  return join(dataDir, name);
+}
 
 /** Starts a node process that must fail; returns its exit code and stderr. */
 async function failingStart(
@@ -42,7 +50,8 @@ describe('a node process refuses bad input at start, with a clear error and noth
     expect(inUse.err).toMatch(/ADDRESS_IN_USE: peer address 127\.0\.0\.1:\d+ is already in use/);
 
     expect(await cluster.stop('n1')).toBe(0);
-    const size = statSync(join(n1.dataDir, 'raft.mdb')).size;
+    const segment = firstSegment(n1.dataDir);
+    const size = statSync(segment).size;
 
     // A data dir from another cluster (the member list differs).
     const [other] = await freePorts(1);
@@ -68,20 +77,20 @@ describe('a node process refuses bad input at start, with a clear error and noth
     expect(notListed.err).toMatch(/CLUSTER_MISMATCH: node y is not in the initial cluster/);
 
     // Nothing was overwritten: n1 restarts with its data.
-    expect(statSync(join(n1.dataDir, 'raft.mdb')).size).toBe(size);
+    expect(statSync(segment).size).toBe(size);
     await cluster.restart('n1');
     const again = await cluster.client(['n1']);
     expect((await again.list('keep')).length).toBe(300);
     await again.close();
     expect(await cluster.stop('n1')).toBe(0);
 
-    // A truncated log file: refused before LMDB maps it (which would crash on SIGBUS).
-    const file = join(n1.dataDir, 'raft.mdb');
+    // A truncated log segment: refused with what is wrong, the file left as it is.
+    const file = firstSegment(n1.dataDir);
     const full = statSync(file).size;
     truncateSync(file, Math.floor(full / 2));
     const truncated = await failingStart(cluster, 'n1', ['--initial-cluster', cluster.initialCluster]);
     expect(truncated.code).toBe(1);
-    expect(truncated.err).toMatch(/LOG_CORRUPT: .*raft\.mdb is truncated/);
+    expect(truncated.err).toMatch(/LOG_CORRUPT: .*\.wal: segment is truncated/);
     expect(statSync(file).size).toBe(Math.floor(full / 2));
   }, 600_000);
 });

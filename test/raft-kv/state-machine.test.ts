@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeRequest, type KvCommand, type KvRequest, KvStateMachine } from '../../src/raft/kv/index.js';
+import { joinFrames } from '../../src/raft/snapshot-frames.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : null);
@@ -289,5 +290,304 @@ describe('KvStateMachine', () => {
     });
     expect(b.apply(retry, { index: 6, term: 1 })).toEqual(a.sm.apply(retry, { index: 6, term: 1 }));
     expect(b.revision).toBe(a.sm.revision);
+  });
+});
+
+describe('KvStateMachine refuses entries that are not commands', () => {
+  it('answers INVALID_ARGUMENT for undecodable bytes, an unknown op or a field of the wrong type, changing nothing', () => {
+    const { sm, run } = machine();
+    run({ op: 'put', key: 'k', value: bytes('1') });
+    const before = sm.snapshot();
+    const garbage = [
+      new Uint8Array([0xc1]), // a byte msgpack never uses
+      new Uint8Array([0xff, 0x00, 0x13, 0x37]),
+      new Uint8Array(0),
+      encodeRequest({ cmd: { op: 'drop-database' } } as never),
+      encodeRequest({ cmd: { op: 'put', key: 42, value: bytes('x') } } as never),
+      encodeRequest({ cmd: { op: 'put', key: 'k', value: 'not bytes' } } as never),
+      encodeRequest({ cmd: { op: 'put', key: 'k', value: bytes('x'), ttlMs: -5 } } as never),
+      encodeRequest({ cmd: { op: 'cas', key: 'k', value: bytes('x'), prev: 1.5 } } as never),
+      encodeRequest({ client: 'c', cmd: { op: 'del', key: 'k' } } as never),
+      encodeRequest({ client: 'c', seq: 0, cmd: { op: 'del', key: 'k' } } as never),
+      encodeRequest('just a string' as never),
+      encodeRequest([1, 2, 3] as never),
+    ];
+    for (const [i, data] of garbage.entries()) {
+      expect(sm.apply(data, { index: 100 + i, term: 1 }), `garbage #${i}`).toEqual({
+        ok: false,
+        code: 'INVALID_ARGUMENT',
+        revision: 1,
+      });
+    }
+    expect(sm.snapshot()).toEqual(before);
+    expect(sm.refusedCommands).toBe(garbage.length);
+  });
+
+  it('never throws on random bytes, and two replicas fed the same bytes stay identical', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 40 }),
+            fc
+              .record({
+                client: fc.option(fc.string({ maxLength: 3 }), { nil: undefined }),
+                seq: fc.option(fc.oneof(fc.integer(), fc.double(), fc.string()), { nil: undefined }),
+                cmd: fc.record({
+                  op: fc.constantFrom(
+                    'put',
+                    'cas',
+                    'del',
+                    'cad',
+                    'delTree',
+                    'leaseGrant',
+                    'lockAcquire',
+                    'x',
+                  ),
+                  key: fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.constant(null)),
+                  value: fc.oneof(fc.uint8Array({ maxLength: 4 }), fc.string()),
+                  prev: fc.oneof(fc.nat(5), fc.double(), fc.constant(-1)),
+                  ttlMs: fc.option(fc.integer({ min: -2, max: 100 }), { nil: undefined }),
+                  lease: fc.oneof(fc.nat(20), fc.string()),
+                  owner: fc.oneof(fc.string({ maxLength: 2 }), fc.constant(7)),
+                  dir: fc.oneof(fc.string({ maxLength: 2 }), fc.constant({})),
+                }),
+              })
+              .map((r) => encodeRequest(r as never)),
+          ),
+          { maxLength: 40 },
+        ),
+        (entries) => {
+          const a = new KvStateMachine();
+          const b = new KvStateMachine();
+          entries.forEach((data, i) => {
+            const ra = a.apply(data, { index: i + 1, term: 1 });
+            const rb = b.apply(data, { index: i + 1, term: 1 });
+            expect(ra).toEqual(rb);
+          });
+          expect(a.snapshot()).toEqual(b.snapshot());
+        },
+      ),
+      { seed: 12, numRuns: 300 },
+    );
+  });
+});
+
+describe('KvStateMachine values', () => {
+  it('keeps its own copy of a value, not a view of the command it arrived in', () => {
+    const { sm } = machine();
+    const command = encodeRequest({ cmd: { op: 'put', key: 'k', value: bytes('original') } });
+    sm.apply(command, { index: 1, term: 1 });
+    const stored = sm.get('k')?.value as Uint8Array;
+    expect(stored.buffer).not.toBe(command.buffer);
+    command.fill(0x21); // the frame buffer is reused or freed by its owner
+    expect(str(sm.get('k')?.value)).toBe('original');
+  });
+
+  it('hands a watcher the stored copy too', () => {
+    const { sm } = machine();
+    const seen: Uint8Array[] = [];
+    sm.onChange((events) => seen.push(...events.map((e) => e.state?.value as Uint8Array)));
+    const command = encodeRequest({ cmd: { op: 'put', key: 'k', value: bytes('v1') } });
+    sm.apply(command, { index: 1, term: 1 });
+    command.fill(0);
+    expect(str(seen[0])).toBe('v1');
+  });
+});
+
+describe('KvStateMachine client sessions', () => {
+  const MINUTE = 60_000;
+
+  function clocked(options = {}) {
+    const sm = new KvStateMachine({ sessionIdleMs: 10 * MINUTE, ...options });
+    let index = 0;
+    const at = () => ({ index: ++index, term: 1 });
+    return {
+      sm,
+      request: (client: string, seq: number, cmd: KvCommand) =>
+        sm.apply(encodeRequest({ client, seq, cmd }), at()),
+      clock: (nowMs: number) => sm.apply(encodeRequest({ cmd: { op: 'clock', nowMs } }), at()),
+    };
+  }
+
+  it('keeps the retry memory of more than 10,000 clients', () => {
+    const { sm, request } = clocked();
+    for (let c = 0; c < 12_000; c++) request(`c${c}`, 1, { op: 'put', key: `k${c}`, value: bytes('1') });
+    expect(sm.sessionCount).toBe(12_000);
+    // The very first client's retry is still answered from its session, not applied again.
+    const revision = sm.revision;
+    expect(request('c0', 1, { op: 'put', key: 'k0', value: bytes('1') })).toEqual({ ok: true, revision: 1 });
+    expect(sm.revision).toBe(revision);
+  });
+
+  it('expires a session idle for longer than the idle time on the replicated clock', () => {
+    const { sm, request, clock } = clocked();
+    clock(1_000_000);
+    request('idle', 1, { op: 'put', key: 'a', value: bytes('1') });
+    request('busy', 1, { op: 'put', key: 'b', value: bytes('1') });
+    clock(1_000_000 + 9 * MINUTE);
+    request('busy', 2, { op: 'put', key: 'b', value: bytes('2') });
+    expect(sm.hasSession('idle')).toBe(true);
+    clock(1_000_000 + 10 * MINUTE + 1);
+    expect(sm.hasSession('idle')).toBe(false);
+    expect(sm.hasSession('busy')).toBe(true);
+    clock(1_000_000 + 19 * MINUTE + 1);
+    expect(sm.hasSession('busy')).toBe(false);
+  });
+
+  it('counts sessions used before the first clock command as seen when the clock starts', () => {
+    const { sm, request, clock } = clocked();
+    request('early', 1, { op: 'put', key: 'a', value: bytes('1') });
+    clock(1_000_000_000);
+    expect(sm.hasSession('early')).toBe(true);
+    clock(1_000_000_000 + 11 * MINUTE);
+    expect(sm.hasSession('early')).toBe(false);
+  });
+
+  it('never moves its clock back (a new leader whose clock is behind)', () => {
+    const { sm, clock } = clocked();
+    clock(5_000_000);
+    clock(4_000_000);
+    expect(sm.clockMs).toBe(5_000_000);
+  });
+
+  it('expires sessions at the same log index on every replica, restored from a snapshot or not', () => {
+    const a = clocked();
+    a.clock(1_000_000);
+    a.request('x', 1, { op: 'put', key: 'k', value: bytes('1') });
+    a.clock(1_000_000 + 5 * MINUTE);
+    a.request('y', 1, { op: 'put', key: 'k', value: bytes('2') });
+    const b = new KvStateMachine({ sessionIdleMs: 10 * MINUTE });
+    b.restore(a.sm.snapshot(), { index: 4, term: 1 });
+    const tick = encodeRequest({ cmd: { op: 'clock', nowMs: 1_000_000 + 11 * MINUTE } });
+    a.sm.apply(tick, { index: 5, term: 1 });
+    b.apply(tick, { index: 5, term: 1 });
+    expect([a.sm.hasSession('x'), a.sm.hasSession('y')]).toEqual([false, true]);
+    expect([b.hasSession('x'), b.hasSession('y')]).toEqual([false, true]);
+    expect(b.snapshot()).toEqual(a.sm.snapshot());
+  });
+
+  it('drops the longest idle session first past the session limit', () => {
+    const { sm, request } = clocked({ sessionLimit: 3 });
+    for (const c of ['a', 'b', 'c']) request(c, 1, { op: 'put', key: c, value: bytes('1') });
+    request('a', 2, { op: 'put', key: 'a', value: bytes('2') });
+    request('d', 1, { op: 'put', key: 'd', value: bytes('1') });
+    expect(['a', 'b', 'c', 'd'].map((c) => sm.hasSession(c))).toEqual([true, false, true, true]);
+  });
+});
+
+describe('KvStateMachine snapshots in frames', () => {
+  /** A random command over a few keys, leases, locks and sessions. */
+  const command = fc.oneof(
+    fc.record({
+      op: fc.constant('put' as const),
+      key: fc.constantFrom('a', 'b', 'c', 'd/x', 'd/y', 'e'),
+      v: fc.nat(9),
+    }),
+    fc.record({ op: fc.constant('ttl' as const), key: fc.constantFrom('a', 't1', 't2'), v: fc.nat(9) }),
+    fc.record({ op: fc.constant('del' as const), key: fc.constantFrom('a', 'b', 't1', 'e') }),
+    fc.record({ op: fc.constant('delTree' as const), key: fc.constant('d/') }),
+    fc.record({ op: fc.constant('revoke' as const), v: fc.nat(40) }),
+    fc.record({ op: fc.constant('lock' as const), key: fc.constantFrom('L1', 'L2'), v: fc.nat(3) }),
+    fc.record({ op: fc.constant('unlock' as const), key: fc.constantFrom('L1', 'L2'), v: fc.nat(3) }),
+    fc.record({ op: fc.constant('session' as const), key: fc.constantFrom('s1', 's2', 's3'), v: fc.nat(5) }),
+    fc.record({ op: fc.constant('clock' as const), v: fc.nat(30) }),
+  );
+  type Step = { op: string; key?: string; v?: number };
+
+  function toRequest(step: Step, index: number): KvRequest {
+    const value = bytes(`${step.op}${step.v ?? ''}@${index}`);
+    switch (step.op) {
+      case 'put':
+        return { cmd: { op: 'put', key: step.key as string, value } };
+      case 'ttl':
+        return { cmd: { op: 'put', key: step.key as string, value, ttlMs: 1000 + (step.v as number) } };
+      case 'del':
+        return { cmd: { op: 'del', key: step.key as string } };
+      case 'delTree':
+        return { cmd: { op: 'delTree', dir: step.key as string } };
+      case 'revoke':
+        return { cmd: { op: 'leaseRevoke', lease: step.v as number } };
+      case 'lock':
+        return { cmd: { op: 'lockAcquire', key: step.key as string, value, lease: 1, owner: `o${step.v}` } };
+      case 'unlock':
+        return { cmd: { op: 'lockRelease', key: step.key as string, owner: `o${step.v}` } };
+      case 'session':
+        return { client: step.key, seq: (step.v as number) + 1, cmd: { op: 'put', key: 'sess', value } };
+      default:
+        return { cmd: { op: 'clock', nowMs: (step.v as number) * 60_000 } };
+    }
+  }
+
+  it('describes the moment it began, however the machine changes while it is read', () => {
+    fc.assert(
+      fc.property(
+        fc.array(command, { maxLength: 40 }),
+        fc.array(command, { maxLength: 60 }),
+        (prefix, during) => {
+          const options = { snapshotFrameItems: 1, repliesPerSession: 2, sessionIdleMs: 600_000 };
+          const live = new KvStateMachine(options);
+          const twin = new KvStateMachine(options);
+          let index = 0;
+          const apply = (sm: KvStateMachine, step: Step, at: number) =>
+            sm.applyRequest(toRequest(step, at), { index: at, term: 1 });
+          index++; // lease 1 for the locks
+          live.applyRequest({ cmd: { op: 'leaseGrant', ttlMs: 5000 } }, { index, term: 1 });
+          twin.applyRequest({ cmd: { op: 'leaseGrant', ttlMs: 5000 } }, { index, term: 1 });
+          for (const step of prefix) {
+            index++;
+            apply(live, step, index);
+            apply(twin, step, index);
+          }
+          const expected = twin.snapshot();
+          // Pull the frames one by one, changing the live machine between every two.
+          const frames: Uint8Array[] = [];
+          const reader = live.snapshotFrames();
+          let k = 0;
+          for (let next = reader.next(); !next.done; next = reader.next()) {
+            frames.push(next.value);
+            if (k < during.length) apply(live, during[k++], ++index);
+          }
+          const restored = new KvStateMachine(options);
+          restored.restore(joinFrames(frames), { index, term: 1 });
+          expect(restored.snapshot()).toEqual(expected);
+        },
+      ),
+      { seed: 3, numRuns: 400 },
+    );
+  });
+
+  it('produces a million-key image in frames of bounded size', () => {
+    const sm = new KvStateMachine();
+    const value = new Uint8Array(100);
+    for (let i = 0; i < 20_000; i++)
+      sm.applyRequest({ cmd: { op: 'put', key: `k/${i}`, value } }, { index: i + 1, term: 1 });
+    let frames = 0;
+    let largest = 0;
+    for (const frame of sm.snapshotFrames()) {
+      frames++;
+      largest = Math.max(largest, frame.byteLength);
+    }
+    expect(frames).toBeGreaterThan(4);
+    expect(largest).toBeLessThan(1024 * 1024);
+  });
+
+  it('refuses an image cut short or with a frame missing', () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 50; i++) run({ op: 'put', key: `k${i}`, value: bytes('v') });
+    const frames = [...new KvStateMachine({ snapshotFrameItems: 8 }).snapshotFrames()];
+    expect(frames.length).toBeGreaterThan(1);
+    const image = sm.snapshot();
+    expect(() =>
+      new KvStateMachine().restore(image.subarray(0, image.byteLength - 3), { index: 1, term: 1 }),
+    ).toThrow(/cut short/);
+    const full = [...new KvStateMachine({ snapshotFrameItems: 8 }).snapshotFrames()];
+    const small = new KvStateMachine({ snapshotFrameItems: 8 });
+    for (let i = 0; i < 50; i++)
+      small.applyRequest({ cmd: { op: 'put', key: `k${i}`, value: bytes('v') } }, { index: i + 1, term: 1 });
+    const parts = [...small.snapshotFrames()];
+    expect(full.length).toBeGreaterThan(0);
+    const missing = joinFrames([...parts.slice(0, 2), ...parts.slice(3)]);
+    expect(() => new KvStateMachine().restore(missing, { index: 1, term: 1 })).toThrow(/incomplete/);
   });
 });

@@ -10,6 +10,7 @@ export const RAFT_DEFAULTS = {
   maxInflightMsgs: 256,
   maxCommittedSizePerReady: 16 * 1024 * 1024,
   snapshotChunkSize: 1024 * 1024,
+  maxInflightSnapshotBytes: 8 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
   disableProposalForwarding: false,
@@ -27,6 +28,7 @@ export interface ResolvedRaftConfig {
   maxInflightMsgs: number;
   maxCommittedSizePerReady: number;
   snapshotChunkSize: number;
+  maxInflightSnapshotBytes: number;
   preVote: boolean;
   checkQuorum: boolean;
   applied: number | null;
@@ -46,6 +48,7 @@ export function resolveConfig(config: RaftConfig): ResolvedRaftConfig {
     maxInflightMsgs: config.maxInflightMsgs ?? RAFT_DEFAULTS.maxInflightMsgs,
     maxCommittedSizePerReady: config.maxCommittedSizePerReady ?? RAFT_DEFAULTS.maxCommittedSizePerReady,
     snapshotChunkSize: config.snapshotChunkSize ?? RAFT_DEFAULTS.snapshotChunkSize,
+    maxInflightSnapshotBytes: config.maxInflightSnapshotBytes ?? RAFT_DEFAULTS.maxInflightSnapshotBytes,
     preVote: config.preVote ?? RAFT_DEFAULTS.preVote,
     checkQuorum: config.checkQuorum ?? RAFT_DEFAULTS.checkQuorum,
     applied: config.applied ?? null,
@@ -63,6 +66,7 @@ export function resolveConfig(config: RaftConfig): ResolvedRaftConfig {
   if (!isPositiveInt(resolved.maxInflightMsgs)) invalid('maxInflightMsgs must be a positive integer');
   if (!(resolved.maxCommittedSizePerReady > 0)) invalid('maxCommittedSizePerReady must be positive');
   if (!isPositiveInt(resolved.snapshotChunkSize)) invalid('snapshotChunkSize must be a positive integer');
+  if (!(resolved.maxInflightSnapshotBytes > 0)) invalid('maxInflightSnapshotBytes must be positive');
   return resolved;
 }
 

@@ -1,5 +1,5 @@
 import { SnapshotSender } from './snapshot-transfer.js';
-import type { ProgressState, ProgressStatus, Snapshot } from './types.js';
+import type { ProgressState, ProgressStatus, SnapshotSource } from './types.js';
 
 /**
  * The leader's view of one follower (etcd's Progress). Three states:
@@ -47,7 +47,7 @@ export class Progress {
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshot: Snapshot): void {
+  becomeSnapshot(snapshot: SnapshotSource): void {
     this.resetState('snapshot');
     this.snapshotSender = new SnapshotSender(snapshot);
   }

@@ -1,7 +1,7 @@
 import { limitSize } from './entry.js';
 import { RaftError } from './errors.js';
 import { invariant } from './invariant.js';
-import type { Entry, RaftStorage, Snapshot } from './types.js';
+import type { Entry, RaftStorage, Snapshot, SnapshotSource } from './types.js';
 
 /**
  * The log as the core sees it: what stable storage holds, overlaid by the "unstable" tail
@@ -112,7 +112,7 @@ export class RaftLog {
   }
 
   /** The newest snapshot: the unstable one, else storage's. */
-  snapshot(): Snapshot {
+  snapshot(): SnapshotSource {
     return this.unstableSnapshot ?? this.storage.snapshot();
   }
 

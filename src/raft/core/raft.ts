@@ -35,6 +35,7 @@ import type {
   Snapshot,
   SnapshotChunk,
   SnapshotChunkResponse,
+  SnapshotSource,
   SoftState,
   VoteRequest,
   VoteResponse,
@@ -997,7 +998,7 @@ export class RaftCore {
   private maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
     // Do not start a (large) transfer to a follower we have not heard from.
     if (!pr.recentActive) return false;
-    let snapshot: Snapshot;
+    let snapshot: SnapshotSource;
     try {
       snapshot = this.log.snapshot();
     } catch (err) {
@@ -1010,12 +1011,17 @@ export class RaftCore {
     return true;
   }
 
-  /** Sends the chunks the transfer's window allows (in-flight limit: maxInflightMsgs chunks). */
+  /** Sends the chunks the transfer's window allows (maxInflightSnapshotBytes, maxInflightMsgs chunks). */
   private sendSnapshotChunks(to: NodeId, pr: Progress): void {
     const sender = pr.snapshotSender;
     invariant(sender !== null, 'no snapshot to send');
     const { metadata } = sender.snapshot;
-    for (const { offset, chunk } of sender.nextChunks(this.cfg.snapshotChunkSize, this.cfg.maxInflightMsgs)) {
+    const { snapshotChunkSize, maxInflightSnapshotBytes, maxInflightMsgs } = this.cfg;
+    const window = Math.max(
+      1,
+      Math.min(maxInflightMsgs, Math.floor(maxInflightSnapshotBytes / snapshotChunkSize)),
+    );
+    for (const { offset, chunk } of sender.nextChunks(snapshotChunkSize, window)) {
       this.send({ type: 'snap', to, metadata, offset, chunk, totalSize: sender.totalSize });
     }
   }

@@ -1,4 +1,4 @@
-import type { NodeId, Snapshot, SnapshotChunk, SnapshotMetadata } from './types.js';
+import type { NodeId, Snapshot, SnapshotChunk, SnapshotMetadata, SnapshotSource } from './types.js';
 
 /**
  * InstallSnapshot in chunks, both ends. The leader keeps a window of chunks in flight (like
@@ -18,7 +18,7 @@ export class SnapshotSender {
   private idleTicks = 0;
   private sentAny = false;
 
-  constructor(readonly snapshot: Snapshot) {}
+  constructor(readonly snapshot: SnapshotSource) {}
 
   get index(): number {
     return this.snapshot.metadata.index;
@@ -34,7 +34,7 @@ export class SnapshotSender {
     const data = this.snapshot.data;
     // An empty snapshot is one empty chunk.
     if (data.byteLength === 0) {
-      if (!this.sentAny) out.push({ offset: 0, chunk: data });
+      if (!this.sentAny) out.push({ offset: 0, chunk: data.subarray(0, 0) });
       this.sentAny = true;
       return out;
     }
@@ -100,8 +100,10 @@ export class SnapshotReceiver {
   private metadata: SnapshotMetadata | null = null;
   private totalSize = 0;
   private received = 0;
-  private parts: Uint8Array[] = [];
-  private early = new Map<number, Uint8Array>();
+  /** The image, filled in place as chunks arrive (no copy of the whole at the end). */
+  private buffer: Uint8Array | null = null;
+  /** Chunks that arrived early, copied into place already: offset → length. */
+  private early = new Map<number, number>();
 
   /**
    * Takes one chunk. Returns the number of leading bytes now held, or the whole snapshot
@@ -109,20 +111,24 @@ export class SnapshotReceiver {
    */
   accept(m: SnapshotChunk): { held: number } | { snapshot: Snapshot } {
     const key = transferKey(m.from, m.term, m.metadata, m.totalSize);
-    if (key !== this.key) this.start(key, m.metadata, m.totalSize);
+    if (key !== this.key && !this.start(key, m.metadata, m.totalSize)) return { held: 0 };
     if (m.offset === this.received) {
-      this.take(m.chunk);
-      for (let next = this.early.get(this.received); next; next = this.early.get(this.received)) {
+      this.received += this.place(m.offset, m.chunk);
+      for (
+        let next = this.early.get(this.received);
+        next !== undefined;
+        next = this.early.get(this.received)
+      ) {
         this.early.delete(this.received);
-        this.take(next);
+        this.received += next;
       }
-    } else if (m.offset > this.received && this.early.size < MAX_EARLY_CHUNKS) {
-      this.early.set(m.offset, m.chunk.slice());
+    } else if (m.offset > this.received && this.early.size < MAX_EARLY_CHUNKS && !this.early.has(m.offset)) {
+      this.early.set(m.offset, this.place(m.offset, m.chunk));
     }
     if (this.received < this.totalSize) return { held: this.received };
     const snapshot: Snapshot = {
       metadata: this.metadata as SnapshotMetadata,
-      data: concat(this.parts, this.totalSize),
+      data: this.buffer ?? new Uint8Array(),
     };
     this.reset();
     return { snapshot };
@@ -133,36 +139,34 @@ export class SnapshotReceiver {
     this.metadata = null;
     this.totalSize = 0;
     this.received = 0;
-    this.parts = [];
+    this.buffer = null;
     this.early = new Map();
   }
 
-  private start(key: string, metadata: SnapshotMetadata, totalSize: number): void {
+  /** Begins a transfer; false when its declared size cannot be held (the chunk is ignored). */
+  private start(key: string, metadata: SnapshotMetadata, totalSize: number): boolean {
     this.reset();
+    if (!Number.isSafeInteger(totalSize) || totalSize < 0) return false;
+    try {
+      this.buffer = totalSize > 0 ? new Uint8Array(totalSize) : null;
+    } catch {
+      return false;
+    }
     this.key = key;
     this.metadata = metadata;
     this.totalSize = totalSize;
+    return true;
   }
 
-  private take(chunk: Uint8Array): void {
-    // Never trust a chunk to end where the header says: clip at the declared size.
-    const room = this.totalSize - this.received;
+  /** Copies a chunk into place (clipped at the declared size: never trust a chunk's length); returns its length. */
+  private place(offset: number, chunk: Uint8Array): number {
+    const room = Math.max(0, this.totalSize - offset);
     const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
-    this.parts.push(part.slice());
-    this.received += part.byteLength;
+    this.buffer?.set(part, offset);
+    return part.byteLength;
   }
 }
 
 function transferKey(leader: NodeId, term: number, meta: SnapshotMetadata, totalSize: number): string {
   return `${leader}/${term}/${meta.index}/${meta.term}/${totalSize}`;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }

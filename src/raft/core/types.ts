@@ -73,7 +73,23 @@ export interface SnapshotMetadata {
   confState: ConfState;
 }
 
-export interface Snapshot {
+/**
+ * A snapshot image as storage offers it for sending: its size and slices of it. A Uint8Array
+ * is one; storage may instead read slices from where the image is kept (a file), so a large
+ * image is never loaded whole to be sent in chunks.
+ */
+export interface SnapshotData {
+  readonly byteLength: number;
+  subarray(begin: number, end: number): Uint8Array;
+}
+
+/** A snapshot to send (storage's, or one received and not yet persisted). */
+export interface SnapshotSource {
+  metadata: SnapshotMetadata;
+  data: SnapshotData;
+}
+
+export interface Snapshot extends SnapshotSource {
   metadata: SnapshotMetadata;
   /** The application's state machine image at `metadata.index`. */
   data: Uint8Array;
@@ -105,7 +121,7 @@ export interface RaftStorage {
   firstIndex(): number;
   lastIndex(): number;
   /** The most recent snapshot. Throws `SNAPSHOT_TEMPORARILY_UNAVAILABLE` if being built. */
-  snapshot(): Snapshot;
+  snapshot(): SnapshotSource;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,6 +390,12 @@ export interface RaftConfig {
   maxCommittedSizePerReady?: number;
   /** Bytes of snapshot data per InstallSnapshot chunk. Default 1 MiB. */
   snapshotChunkSize?: number;
+  /**
+   * Max bytes of snapshot chunks in flight to one follower (at least one chunk, at most
+   * `maxInflightMsgs` chunks). Default 8 MiB: storage may read each chunk from disk as it is
+   * sent, and a whole window is read at once.
+   */
+  maxInflightSnapshotBytes?: number;
   /** Run a PreVote round before a real election (thesis §9.6). Default true. */
   preVote?: boolean;
   /**

@@ -1,7 +1,15 @@
-export { decodeRequest, encodeRequest, type KvCommand, type KvRequest, type KvResult } from './commands.js';
+export {
+  decodeRequest,
+  encodeRequest,
+  InvalidCommandError,
+  type KvCommand,
+  type KvRequest,
+  type KvResult,
+  parseRequest,
+} from './commands.js';
 export { KeyIndex } from './key-index.js';
 export { LeaderLeaseClock } from './leader-lease-clock.js';
-export { LeaseExpiryClock } from './lease-expiry.js';
+export { CLOCK_EVERY_MS, LeaseExpiryClock } from './lease-expiry.js';
 export {
   type KvEvent,
   KvStateMachine,

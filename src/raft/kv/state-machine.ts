@@ -1,21 +1,22 @@
 import type { KVPair } from '../../store/types.js';
-import type { ApplyContext, ReplicatedStateMachine } from '../replica.js';
-import { decodeRequest, type KvCommand, type KvRequest, type KvResult, kvPackr } from './commands.js';
+import type { ApplyContext, ReplicatedStateMachine, RestoreSink } from '../replica.js';
+import { joinFrames, splitFrames } from '../snapshot-frames.js';
+import {
+  InvalidCommandError,
+  type KvCommand,
+  type KvRequest,
+  type KvResult,
+  kvPackr,
+  parseRequest,
+} from './commands.js';
+import { KEY_FRAME_MARK, KeyFrameBuilder, type KeyImage, readKeyFrame } from './key-frames.js';
 import { KeyIndex } from './key-index.js';
-
-interface StoredKey {
-  value: Uint8Array;
-  /** Revision of the last change: the contract's `lastIndex`. */
-  mod: number;
-  create: number;
-  /** Lease the key is bound to (0: none). */
-  lease: number;
-}
+import { KeyTable } from './key-table.js';
 
 interface Lease {
   ttlMs: number;
   keys: Set<string>;
-  /** Made by a `put` with a TTL: dies with its key's next write or delete. */
+  /** Made by a `put` with a TTL (bound to that key alone): dies with its key's next write or delete. */
   implicit: boolean;
 }
 
@@ -30,7 +31,7 @@ interface LockState {
   queue: LockWaiter[];
 }
 
-/** A client session: recent replies, and which older requests were applied. */
+/** A client session: recent replies, which older requests were applied, and when it was last used. */
 interface Session {
   replies: Map<number, KvResult>;
   /**
@@ -38,6 +39,9 @@ interface Session {
    * `[lo, hi, lo, hi, ...]`: a late retry of one of them must not be applied again.
    */
   forgotten: number[];
+  /** The replicated clock (`clock` commands) when the session last sent a request. */
+  lastSeenMs: number;
+  snap: number;
 }
 
 /**
@@ -49,6 +53,13 @@ const REPEATABLE: ReadonlySet<KvCommand['op']> = new Set(['leaseKeepAlive', 'com
 
 /** Ranges of forgotten sequence numbers kept per session; beyond, the oldest range is dropped. */
 const MAX_FORGOTTEN_RANGES = 32;
+
+/** A snapshot frame holds at most this many items or about this many bytes of values. */
+const FRAME_ITEMS = 4096;
+const FRAME_VALUE_BYTES = 512 * 1024;
+
+/** Image format version (frames, see `snapshotFrames`). */
+const IMAGE_VERSION = 2;
 
 /** One change of one key, as watches see it. */
 export interface KvEvent {
@@ -67,39 +78,102 @@ export interface LeaseEvent {
 export interface KvStateMachineOptions {
   /** Watch events kept for resuming watches (older ones are compacted). Default 100,000. */
   historyLimit?: number;
-  /** Client sessions remembered for deduplication. Default 10,000. */
+  /**
+   * A client session not used for this long, on the replicated clock (the leader proposes
+   * its wall clock now and then, see `clock` commands), expires with its retry memory.
+   * Default 600,000 (10 minutes, far beyond any client's retry deadline).
+   */
+  sessionIdleMs?: number;
+  /**
+   * At most this many sessions are kept; past it, the longest idle one is dropped (a bound on
+   * memory against a flood of client ids, not the way sessions normally end). Default 100,000.
+   */
   sessionLimit?: number;
   /** Replies remembered per client session (a window of sequence numbers). Default 1,024. */
   repliesPerSession?: number;
+  /** Keys (or sessions) per snapshot frame, at most. Default 4,096 (tests use a few). */
+  snapshotFrameItems?: number;
 }
+
+/** A snapshot being read was ended by a restore or a newer snapshot: its frames are void. */
+export class SnapshotSupersededError extends Error {
+  readonly code = 'SNAPSHOT_SUPERSEDED';
+}
+
+/** Thrown for an image that cannot be restored (missing frames, wrong version, bad shape). */
+export class SnapshotImageError extends Error {
+  readonly code = 'LOG_CORRUPT';
+}
+
+/** What a snapshot in progress needs to see the state as it was when it began. */
+interface SnapshotCow {
+  id: number;
+  /** Keys as they were at the start, in order, as blocks (see KeyIndex.freeze). */
+  blocks: readonly (readonly string[])[];
+  block: number;
+  at: number;
+  /** Keys changed before they were written out: their state at the start. */
+  keyBefore: Map<string, KeyImage>;
+  /** Sessions at the start, least recently used first. */
+  clients: string[];
+  sessionBefore: Map<string, SessionImage>;
+}
+
+type SessionImage = [client: string, replies: [number, KvResult][], forgotten: number[], lastSeenMs: number];
+
+type LeaseImage = [id: number, ttlMs: number];
+
+/** The first frame of an image. */
+interface ImageHeader {
+  v: number;
+  revision: number;
+  clockMs: number;
+  /** How many keys the key frames hold. */
+  keys: number;
+  /** Leases not bound to a TTL key (those of lock holders and waiters). */
+  leases: LeaseImage[];
+  locks: LockImage[];
+}
+type LockImage = [key: string, holder: LockWaiter | null, queue: LockWaiter[]];
 
 /**
  * The replicated key space: ordered keys with revisions, leases, locks with ordered waiters,
  * a watch history resumable from a revision, and client sessions that answer a retried
- * request from memory instead of applying it twice. Deterministic: no clocks, no randomness.
+ * request from memory instead of applying it twice. Deterministic: no clocks, no randomness
+ * (time enters only through `clock` commands in the log).
  */
 export class KvStateMachine implements ReplicatedStateMachine {
   #revision = 0;
   #compacted = 0;
   #appliedIndex = 0;
-  readonly #keys = new Map<string, StoredKey>();
-  readonly #index = new KeyIndex();
-  readonly #leases = new Map<number, Lease>();
-  readonly #locks = new Map<string, LockState>();
-  readonly #sessions = new Map<string, Session>();
+  #refused = 0;
+  /** The replicated clock: the largest `clock` command applied (ms since the epoch). */
+  #clockMs = 0;
+  #keys = new KeyTable();
+  #index = new KeyIndex();
+  #leases = new Map<number, Lease>();
+  #locks = new Map<string, LockState>();
+  /** Least recently used first (a used session moves to the end). */
+  #sessions = new Map<string, Session>();
   #history: KvEvent[] = [];
   #pending: KvEvent[] = [];
   #pendingLeases: LeaseEvent[] = [];
   readonly #changeListeners = new Set<(events: KvEvent[]) => void>();
   readonly #leaseListeners = new Set<(events: LeaseEvent[]) => void>();
   readonly #historyLimit: number;
+  readonly #sessionIdleMs: number;
   readonly #sessionLimit: number;
   readonly #repliesPerSession: number;
+  readonly #frameItems: number;
+  #cow: SnapshotCow | null = null;
+  #snapshots = 0;
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#historyLimit = options.historyLimit ?? 100_000;
-    this.#sessionLimit = options.sessionLimit ?? 10_000;
+    this.#sessionIdleMs = options.sessionIdleMs ?? 600_000;
+    this.#sessionLimit = options.sessionLimit ?? 100_000;
     this.#repliesPerSession = options.repliesPerSession ?? 1024;
+    this.#frameItems = options.snapshotFrameItems ?? FRAME_ITEMS;
   }
 
   // ---- reads (local; callers make them linearizable with a read barrier first) ----
@@ -121,6 +195,25 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return this.#keys.size;
   }
 
+  /** Entries refused as not well-formed commands (INVALID_ARGUMENT), since start. */
+  get refusedCommands(): number {
+    return this.#refused;
+  }
+
+  /** Client sessions held (each expires after the session idle time). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** The replicated clock (ms since the epoch; 0 before the first `clock` command). */
+  get clockMs(): number {
+    return this.#clockMs;
+  }
+
+  hasSession(client: string): boolean {
+    return this.#sessions.has(client);
+  }
+
   get(key: string): KVPair | null {
     const stored = this.#keys.get(key);
     return stored ? { key, value: stored.value, lastIndex: stored.mod } : null;
@@ -135,9 +228,17 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return this.#locks.get(key)?.holder?.owner ?? null;
   }
 
-  /** Every live lease with its TTL (for the leader's expiry clock after a leader change). */
+  /** Every live lease with its TTL, by id (for the leader's expiry clock after a leader change). */
   leases(): LeaseEvent[] {
-    return [...this.#leases].map(([lease, { ttlMs }]) => ({ lease, ttlMs }));
+    const out: LeaseEvent[] = [];
+    let sorted = true;
+    for (const [lease, { ttlMs }] of this.#leases) {
+      if (sorted && out.length > 0 && (out.at(-1) as LeaseEvent).lease > lease) sorted = false;
+      out.push({ lease, ttlMs });
+    }
+    // Ids are log indexes, so leases are made in id order; a restored machine holds them in
+    // key order (TTL leases come with their keys), which must not show.
+    return sorted ? out : out.sort((a, b) => a.lease - b.lease);
   }
 
   hasLease(lease: number): boolean {
@@ -180,7 +281,15 @@ export class KvStateMachine implements ReplicatedStateMachine {
 
   apply(command: Uint8Array, ctx: ApplyContext): KvResult {
     this.#appliedIndex = ctx.index;
-    const request = decodeRequest(command);
+    let request: KvRequest;
+    try {
+      request = parseRequest(command);
+    } catch (err) {
+      if (!(err instanceof InvalidCommandError)) throw err;
+      // Every replica refuses the same bytes the same way; nothing changes, nothing is logged.
+      this.#refused++;
+      return this.#fail('INVALID_ARGUMENT');
+    }
     const result = this.#applyRequest(request, ctx.index);
     this.#flushEvents();
     return result;
@@ -194,56 +303,223 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return result;
   }
 
+  /** The whole image at once (tests, the simulator): the bodies of `snapshotFrames`, framed. */
   snapshot(): Uint8Array {
-    // Only replicated state: replicas at one log position must produce the same image, and a
-    // replica restored from a snapshot does not know which earlier entry was the last command
-    // (images of older versions also carry `applied`, which restore ignores).
-    return kvPackr.pack({
-      v: 1,
-      revision: this.#revision,
-      keys: this.#index.all().map((key) => {
-        const s = this.#keys.get(key) as StoredKey;
-        return [key, s.value, s.mod, s.create, s.lease];
-      }),
-      leases: [...this.#leases].map(([id, l]) => [id, l.ttlMs, l.implicit]),
-      locks: [...this.#locks].map(([key, l]) => [key, l.holder, l.queue]),
-      sessions: [...this.#sessions].map(([client, s]) => [client, [...s.replies], s.forgotten]),
-    });
+    return joinFrames(this.snapshotFrames());
   }
 
-  restore(image: Uint8Array, ctx: ApplyContext): void {
-    const data = kvPackr.unpack(image) as {
-      revision: number;
-      keys: [string, Uint8Array, number, number, number][];
-      leases: [number, number, boolean][];
-      locks: [string, LockWaiter | null, LockWaiter[]][];
-      // Images written before forgotten ranges existed have two fields.
-      sessions: [string, [number, KvResult][], number[]?][];
+  /**
+   * The state as of now (the last applied entry) as a sequence of frames, produced one at a
+   * time as the caller pulls them: the machine keeps applying commands in between, and what
+   * they change is copied aside first (copy-on-write), so the frames describe this moment.
+   * Each frame costs a bounded amount of work (a few thousand items, ~0.5 MiB of values), so
+   * an image of a million keys is taken without blocking the event loop.
+   *
+   * Only replicated state goes in: replicas at one log position produce the same frames.
+   * One snapshot at a time: starting another one ends the previous one.
+   */
+  snapshotFrames(): Iterator<Uint8Array> & Iterable<Uint8Array> {
+    this.#endSnapshot();
+    const cow: SnapshotCow = {
+      id: ++this.#snapshots,
+      blocks: this.#index.freeze(),
+      block: 0,
+      at: 0,
+      keyBefore: new Map(),
+      clients: [...this.#sessions.keys()],
+      sessionBefore: new Map(),
     };
-    const dropped = [...this.#leases.keys()];
-    this.#keys.clear();
-    this.#leases.clear();
-    this.#locks.clear();
-    this.#sessions.clear();
-    for (const [id, ttlMs, implicit] of data.leases)
-      this.#leases.set(id, { ttlMs, implicit, keys: new Set() });
-    const sorted: string[] = [];
-    for (const [key, value, mod, create, lease] of data.keys) {
-      this.#keys.set(key, { value, mod, create, lease });
-      sorted.push(key);
-      if (lease) this.#leases.get(lease)?.keys.add(key);
+    this.#cow = cow;
+    // Leases of lock holders and waiters and the locks themselves are few: written at once.
+    // (The lease of a TTL key is written with its key.)
+    const leases: LeaseImage[] = [];
+    for (const [id, lease] of this.#leases) if (!lease.implicit) leases.push([id, lease.ttlMs]);
+    const locks: LockImage[] = [];
+    for (const [key, lock] of this.#locks) locks.push([key, lock.holder, [...lock.queue]]);
+    const header: ImageHeader = {
+      v: IMAGE_VERSION,
+      revision: this.#revision,
+      clockMs: this.#clockMs,
+      keys: this.#index.size,
+      leases,
+      locks,
+    };
+    return this.#frames(cow, kvPackr.pack(header));
+  }
+
+  *#frames(cow: SnapshotCow, header: Uint8Array): Generator<Uint8Array> {
+    const live = () => {
+      if (this.#cow !== cow)
+        throw new SnapshotSupersededError('snapshot ended by a restore or a newer snapshot');
+    };
+    try {
+      yield header;
+      for (const frame of this.#keyFrames(cow)) {
+        live();
+        yield frame;
+      }
+      for (const frame of this.#sessionFrames(cow)) {
+        live();
+        yield frame;
+      }
+      live();
+      yield kvPackr.pack(['end']);
+    } finally {
+      if (this.#cow === cow) this.#endSnapshot();
     }
-    this.#index.reset(sorted);
-    for (const [key, holder, queue] of data.locks) this.#locks.set(key, { holder, queue });
-    for (const [client, replies, forgotten] of data.sessions)
-      this.#sessions.set(client, { replies: new Map(replies), forgotten: forgotten ?? [] });
-    this.#revision = data.revision;
-    this.#compacted = data.revision;
-    this.#history = [];
-    this.#appliedIndex = ctx.index;
-    // Watchers resume from the compacted revision by re-reading; the expiry clock restarts.
-    this.#pendingLeases.push(...dropped.map((lease) => ({ lease, ttlMs: null })), ...this.leases());
-    this.#flushEvents();
+  }
+
+  #endSnapshot(): void {
+    if (!this.#cow) return;
+    this.#cow = null;
+    this.#index.thaw();
+  }
+
+  *#keyFrames(cow: SnapshotCow): Generator<Uint8Array> {
+    const { blocks } = cow;
+    while (cow.block < blocks.length) {
+      const frame = new KeyFrameBuilder(this.#keys);
+      while (cow.block < blocks.length && frame.count < this.#frameItems && frame.size < FRAME_VALUE_BYTES) {
+        const key = blocks[cow.block][cow.at];
+        const before = cow.keyBefore.get(key);
+        if (before) {
+          cow.keyBefore.delete(key);
+          frame.addImage(key, before);
+        } else {
+          const slot = this.#keys.slot(key);
+          if (slot === undefined) throw new Error(`snapshot: key ${key} vanished (copy-on-write bug)`);
+          const lease = this.#keys.slotLease(slot);
+          frame.addSlot(key, slot, lease ? (this.#leases.get(lease)?.ttlMs ?? 0) : 0);
+        }
+        if (++cow.at === blocks[cow.block].length) {
+          cow.block++;
+          cow.at = 0;
+        }
+      }
+      yield frame.finish();
+    }
+  }
+
+  *#sessionFrames(cow: SnapshotCow): Generator<Uint8Array> {
+    let items: SessionImage[] = [];
+    for (const client of cow.clients) {
+      const before = cow.sessionBefore.get(client);
+      const current = this.#sessions.get(client);
+      if (current) current.snap = cow.id;
+      const image = before ?? (current && sessionImage(client, current));
+      if (image === undefined) throw new Error(`snapshot: session ${client} vanished (copy-on-write bug)`);
+      cow.sessionBefore.delete(client);
+      items.push(image);
+      if (items.length >= Math.max(1, this.#frameItems / 4)) {
+        yield kvPackr.pack(['sessions', items]);
+        items = [];
+      }
+    }
+    if (items.length > 0) yield kvPackr.pack(['sessions', items]);
+  }
+
+  #keyImage(key: string): KeyImage | undefined {
+    const record = this.#keys.get(key);
+    if (!record) return undefined;
+    return { ...record, ttlMs: record.lease ? (this.#leases.get(record.lease)?.ttlMs ?? 0) : 0 };
+  }
+
+  /** The inverse of `snapshot`. */
+  restore(image: Uint8Array, ctx: ApplyContext): void {
+    const sink = this.beginRestore(ctx);
+    for (const body of splitFrames(image)) sink.push(body);
+    sink.finish();
+  }
+
+  /**
+   * Restores an image frame by frame into a new state, which replaces the current one at
+   * `finish()` (reads see the old state until then). Each `push` costs one frame's work.
+   */
+  beginRestore(ctx: ApplyContext): RestoreSink {
+    const keys = new KeyTable();
+    const index = new KeyIndex();
+    const leases = new Map<number, Lease>();
+    const locks = new Map<string, LockState>();
+    const sessions = new Map<string, Session>();
+    let header = null as ImageHeader | null;
+    let ended = false;
+    let last: string | null = null;
+    return {
+      push: (frame) => {
+        if (header !== null && frame[0] === KEY_FRAME_MARK) {
+          if (ended) throw new SnapshotImageError('snapshot image frame out of place');
+          try {
+            readKeyFrame(frame, (key, valueStart, valueLength, mod, create, lease, ttlMs) => {
+              if (last !== null && !(last < key))
+                throw new SnapshotImageError('snapshot image keys out of order');
+              last = key;
+              keys.setFrom(key, frame, valueStart, valueLength, mod, create, lease);
+              index.appendSorted(key);
+              if (!lease) return;
+              const known = leases.get(lease);
+              if (known) known.keys.add(key);
+              else leases.set(lease, { ttlMs, implicit: true, keys: new Set([key]) });
+            });
+          } catch (err) {
+            if (err instanceof SnapshotImageError) throw err;
+            throw new SnapshotImageError(`snapshot image key frame is damaged: ${(err as Error).message}`, {
+              cause: err,
+            });
+          }
+          return;
+        }
+        let body: unknown;
+        try {
+          body = kvPackr.unpack(frame);
+        } catch (err) {
+          throw new SnapshotImageError('snapshot image frame is undecodable', { cause: err });
+        }
+        if (header === null) {
+          const h = body as ImageHeader;
+          if (h?.v !== IMAGE_VERSION) {
+            throw new SnapshotImageError(`snapshot image version ${String(h?.v)} is not ${IMAGE_VERSION}`);
+          }
+          header = h;
+          for (const [id, ttlMs] of header.leases)
+            leases.set(id, { ttlMs, implicit: false, keys: new Set() });
+          for (const [key, holder, queue] of header.locks) locks.set(key, { holder, queue });
+          return;
+        }
+        if (!Array.isArray(body) || ended) throw new SnapshotImageError('snapshot image frame out of place');
+        const [kind, items] = body as [string, unknown[]];
+        switch (kind) {
+          case 'sessions':
+            for (const [client, replies, forgotten, lastSeenMs] of items as SessionImage[])
+              sessions.set(client, { replies: new Map(replies), forgotten, lastSeenMs, snap: 0 });
+            return;
+          case 'end':
+            ended = true;
+            return;
+          default:
+            throw new SnapshotImageError(`snapshot image has an unknown frame ${String(kind).slice(0, 20)}`);
+        }
+      },
+      finish: () => {
+        if (header === null || !ended || index.size !== header.keys) {
+          throw new SnapshotImageError('snapshot image is incomplete');
+        }
+        const dropped = [...this.#leases.keys()];
+        this.#endSnapshot();
+        this.#keys = keys;
+        this.#index = index;
+        this.#leases = leases;
+        this.#locks = locks;
+        this.#sessions = sessions;
+        this.#revision = header.revision;
+        this.#clockMs = header.clockMs;
+        this.#compacted = header.revision;
+        this.#history = [];
+        this.#appliedIndex = ctx.index;
+        // Watchers resume from the compacted revision by re-reading; the expiry clock restarts.
+        this.#pendingLeases.push(...dropped.map((lease) => ({ lease, ttlMs: null })), ...this.leases());
+        this.#flushEvents();
+      },
+    };
   }
 
   // ---- applying ----
@@ -253,9 +529,11 @@ export class KvStateMachine implements ReplicatedStateMachine {
     if (client === undefined || seq === undefined) return this.#execute(request.cmd, index);
     let session = this.#sessions.get(client);
     if (session) {
-      // Keep the session fresh (sessions are evicted least recently used first).
+      this.#cowSession(client, session);
+      // Keep the session fresh (the least recently used come first).
       this.#sessions.delete(client);
       this.#sessions.set(client, session);
+      session.lastSeenMs = this.#clockMs;
       // A retry: answer as the first time; or, when that answer left the window, refuse to
       // apply it again (its first application is all the client may get).
       const cached = session.replies.get(seq);
@@ -267,10 +545,12 @@ export class KvStateMachine implements ReplicatedStateMachine {
       }
     } else {
       if (this.#sessions.size >= this.#sessionLimit) {
-        const oldest = this.#sessions.keys().next().value as string;
+        const [oldest, dropped] = this.#sessions.entries().next().value as [string, Session];
+        this.#cowSession(oldest, dropped);
         this.#sessions.delete(oldest);
       }
-      session = { replies: new Map(), forgotten: [] };
+      // A session made during a snapshot is not in it (`snap` says it is written out already).
+      session = { replies: new Map(), forgotten: [], lastSeenMs: this.#clockMs, snap: this.#cow?.id ?? 0 };
       this.#sessions.set(client, session);
     }
     const result = this.#execute(request.cmd, index);
@@ -294,9 +574,9 @@ export class KvStateMachine implements ReplicatedStateMachine {
           this.#write(cmd.key, cmd.value, this.#leaseFor(cmd.ttlMs, index), this.#revision + 1),
         );
       case 'cas': {
-        const current = this.#keys.get(cmd.key);
-        if (cmd.prev === 0 && current) return this.#fail('KEY_EXISTS');
-        if (cmd.prev !== 0 && current?.mod !== cmd.prev) return this.#fail('KEY_MODIFIED');
+        const current = this.#keys.mod(cmd.key);
+        if (cmd.prev === 0 && current !== undefined) return this.#fail('KEY_EXISTS');
+        if (cmd.prev !== 0 && current !== cmd.prev) return this.#fail('KEY_MODIFIED');
         return this.#ok(
           this.#write(cmd.key, cmd.value, this.#leaseFor(cmd.ttlMs, index), this.#revision + 1),
         );
@@ -305,9 +585,9 @@ export class KvStateMachine implements ReplicatedStateMachine {
         if (!this.#keys.has(cmd.key)) return this.#ok(this.#revision);
         return this.#ok(this.#remove(cmd.key, this.#revision + 1));
       case 'cad': {
-        const current = this.#keys.get(cmd.key);
-        if (!current) return this.#fail('KEY_NOT_FOUND');
-        if (current.mod !== cmd.prev) return this.#fail('KEY_MODIFIED');
+        const current = this.#keys.mod(cmd.key);
+        if (current === undefined) return this.#fail('KEY_NOT_FOUND');
+        if (current !== cmd.prev) return this.#fail('KEY_MODIFIED');
         return this.#ok(this.#remove(cmd.key, this.#revision + 1));
       }
       case 'delTree': {
@@ -318,8 +598,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
         return this.#ok(revision);
       }
       case 'leaseGrant':
-        this.#leases.set(index, { ttlMs: cmd.ttlMs, keys: new Set(), implicit: false });
-        this.#pendingLeases.push({ lease: index, ttlMs: cmd.ttlMs });
+        this.#addLease(index, cmd.ttlMs, false);
         return { ok: true, revision: this.#revision, lease: index };
       case 'leaseKeepAlive': {
         const lease = this.#leases.get(cmd.lease);
@@ -342,6 +621,17 @@ export class KvStateMachine implements ReplicatedStateMachine {
           this.#history = this.#history.filter((e) => e.revision > this.#compacted);
         }
         return this.#ok(this.#revision);
+      case 'clock':
+        if (this.#clockMs === 0 && cmd.nowMs > 0) {
+          // The clock starts: sessions used before it was known count as seen now.
+          for (const [client, session] of this.#sessions) {
+            this.#cowSession(client, session);
+            session.lastSeenMs = cmd.nowMs;
+          }
+        }
+        if (cmd.nowMs > this.#clockMs) this.#clockMs = cmd.nowMs;
+        this.#expireSessions();
+        return this.#ok(this.#revision);
     }
   }
 
@@ -353,30 +643,51 @@ export class KvStateMachine implements ReplicatedStateMachine {
     return { ok: false, code, revision: this.#revision };
   }
 
+  /** Drops the sessions idle for longer than the session idle time (the least recent come first). */
+  #expireSessions(): void {
+    const before = this.#clockMs - this.#sessionIdleMs;
+    for (const [client, session] of this.#sessions) {
+      if (session.lastSeenMs >= before) return;
+      this.#cowSession(client, session);
+      this.#sessions.delete(client);
+    }
+  }
+
   /** A TTL write gets a lease of its own, named by its log index (unique, the same everywhere). */
   #leaseFor(ttlMs: number | undefined, index: number): number {
     if (ttlMs === undefined) return 0;
-    this.#leases.set(index, { ttlMs, keys: new Set(), implicit: true });
-    this.#pendingLeases.push({ lease: index, ttlMs });
+    this.#addLease(index, ttlMs, true);
     return index;
   }
 
+  #addLease(id: number, ttlMs: number, implicit: boolean): void {
+    this.#leases.set(id, { ttlMs, keys: new Set(), implicit });
+    this.#pendingLeases.push({ lease: id, ttlMs });
+  }
+
+  #deleteLease(id: number): void {
+    this.#leases.delete(id);
+    this.#pendingLeases.push({ lease: id, ttlMs: null });
+  }
+
   #write(key: string, value: Uint8Array, lease: number, revision: number): number {
+    this.#cowKey(key);
     const old = this.#keys.get(key);
     if (old) this.#detach(key, old.lease);
     else this.#index.add(key);
     this.#revision = revision;
     this.#keys.set(key, { value, mod: revision, create: old?.create ?? revision, lease });
     if (lease) this.#leases.get(lease)?.keys.add(key);
-    this.#event(key, { key, value, lastIndex: revision });
+    // The event carries the machine's own copy, not the buffer the command arrived in.
+    this.#event(key, { key, value: this.#keys.value(key) as Uint8Array, lastIndex: revision });
     return revision;
   }
 
   #remove(key: string, revision: number): number {
-    const old = this.#keys.get(key);
-    if (!old) return this.#revision;
-    this.#detach(key, old.lease);
-    this.#keys.delete(key);
+    const lease = this.#keys.lease(key);
+    this.#cowKey(key);
+    if (!this.#keys.delete(key)) return this.#revision;
+    this.#detach(key, lease);
     this.#index.remove(key);
     this.#revision = revision;
     this.#event(key, null);
@@ -388,23 +699,20 @@ export class KvStateMachine implements ReplicatedStateMachine {
     const lease = this.#leases.get(leaseId);
     if (!lease) return;
     lease.keys.delete(key);
-    if (lease.implicit && lease.keys.size === 0) {
-      this.#leases.delete(leaseId);
-      this.#pendingLeases.push({ lease: leaseId, ttlMs: null });
-    }
+    if (lease.implicit && lease.keys.size === 0) this.#deleteLease(leaseId);
   }
 
   #revokeLease(leaseId: number): void {
     const lease = this.#leases.get(leaseId);
     if (!lease) return;
-    this.#leases.delete(leaseId);
-    this.#pendingLeases.push({ lease: leaseId, ttlMs: null });
     const keys = [...lease.keys];
+    // A snapshot in progress keeps these keys with their lease's TTL: copy them while it exists.
+    for (const key of keys) this.#cowKey(key);
+    this.#deleteLease(leaseId);
     const revision = this.#revision + 1;
     for (const key of keys) {
-      const stored = this.#keys.get(key);
-      if (stored?.lease === leaseId) {
-        stored.lease = 0;
+      if (this.#keys.lease(key) === leaseId) {
+        this.#keys.setLease(key, 0);
         this.#remove(key, revision);
       }
     }
@@ -447,6 +755,25 @@ export class KvStateMachine implements ReplicatedStateMachine {
     }
   }
 
+  // ---- copy-on-write for a snapshot in progress ----
+
+  /** Before a key changes: keep its state for the snapshot if it has not been written out yet. */
+  #cowKey(key: string): void {
+    const cow = this.#cow;
+    if (!cow || cow.keyBefore.has(key) || cow.block >= cow.blocks.length) return;
+    // Keys before the next one to write out are written out already.
+    if (key < cow.blocks[cow.block][cow.at]) return;
+    // Absent now means absent at the start too (a key present then was copied when it left).
+    const image = this.#keyImage(key);
+    if (image) cow.keyBefore.set(key, image);
+  }
+
+  #cowSession(client: string, session: Session): void {
+    const cow = this.#cow;
+    if (!cow || session.snap === cow.id || cow.sessionBefore.has(client)) return;
+    cow.sessionBefore.set(client, sessionImage(client, session));
+  }
+
   #event(key: string, state: KVPair | null): void {
     const event = { revision: this.#revision, key, state };
     this.#history.push(event);
@@ -470,6 +797,13 @@ export class KvStateMachine implements ReplicatedStateMachine {
       for (const listener of [...this.#leaseListeners]) listener(events);
     }
   }
+}
+
+function sessionImage(
+  client: string,
+  s: { replies: Map<number, KvResult>; forgotten: number[]; lastSeenMs: number },
+): SessionImage {
+  return [client, [...s.replies], [...s.forgotten], s.lastSeenMs];
 }
 
 /** Whether `n` lies in one of the sorted disjoint ranges `[lo, hi, lo, hi, ...]`. */

@@ -30,27 +30,30 @@ export type DiskDone = (err: unknown) => void;
 
 /**
  * The log disk: the core's read side (`RaftStorage`, synchronous) and two asynchronous writes.
- * Operations complete in the order they were issued (a disk with one writer); the driver may
- * issue a write before the previous one completed (`maxWritesInFlight`). Reads must see a
- * write once its `done` was called.
+ * Writes complete in the order they were issued (a disk with one writer); the driver may
+ * issue a write before the previous one completed (`maxWritesInFlight`). A snapshot save runs
+ * beside the writes (it may take seconds for a large state) and completes whenever it is
+ * done. Reads must see a write once its `done` was called.
  */
 export interface LogDisk extends RaftStorage {
   /** Makes a Ready's snapshot, entries and hard state durable (fsync'd when `sync`). */
   write(batch: PersistBatch, sync: boolean, done: DiskDone): void;
   /**
-   * Stores the snapshot image of the state at `index` (`parts` concatenated; large images are
-   * not joined) and compacts the log up to `index - keepEntries`. Ignored if the disk already
-   * holds a snapshot at or beyond `index` (one received from the leader meanwhile).
+   * Stores the snapshot image of the state at `index` (its chunks concatenated, pulled one at
+   * a time: producing one costs the state machine a slice of work, see snapshot-image.ts) and
+   * compacts the log up to `index - keepEntries`. Ignored (and `image` closed) if the disk
+   * already holds a snapshot at or beyond `index` (one received from the leader meanwhile),
+   * or if the image ends early because such a snapshot replaced the state (SNAPSHOT_SUPERSEDED).
    */
   saveSnapshot(
     index: number,
     confState: ConfState,
-    parts: Uint8Array[],
+    image: Iterable<Uint8Array>,
     keepEntries: number,
     done: DiskDone,
   ): void;
-  /** The stored snapshot's data, in the parts it was stored in (for a restart). */
-  snapshotParts(): Uint8Array[];
+  /** The stored snapshot's data, in slices (for a restart; a large image is never held whole). */
+  snapshotParts(): Iterable<Uint8Array>;
 }
 
 /**

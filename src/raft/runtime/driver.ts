@@ -22,7 +22,13 @@ import { decodeMemberContext, type MemberAddress, MemberBook } from './member-bo
 import { malformedMessage } from './message-check.js';
 import { type ProposalDone, Proposals } from './proposals.js';
 import { ReadBarriers } from './read-barriers.js';
-import { decodeSnapshotImage, encodeSnapshotImage } from './snapshot-image.js';
+import {
+  ImageRestorer,
+  imageChunks,
+  recordChunks,
+  restoreImage,
+  type SnapshotHeader,
+} from './snapshot-image.js';
 
 /** Largest append built by merging a Ready's appends to one peer (the core's maxSizePerMsg). */
 const MERGED_APPEND_BYTES = 1024 * 1024;
@@ -75,7 +81,19 @@ interface Write {
   /** Some of its messages left before the write (the leader's replication traffic). */
   sentEarly: boolean;
   done: boolean;
+  /** A snapshot from the leader, decoded in slices while it is written (see prepareRestore). */
+  restore: PreparedRestore | null;
 }
+
+/** The state of a leader's snapshot, built aside a slice per turn; swapped in when its Ready finishes. */
+interface PreparedRestore {
+  restorer: ImageRestorer;
+  ready: boolean;
+  error: unknown;
+}
+
+/** Bytes of a leader's snapshot decoded per turn of the event loop. */
+const RESTORE_SLICE_BYTES = 256 * 1024;
 
 /**
  * The Raft node's driver: everything between the pure core and the outside world, with the
@@ -429,7 +447,8 @@ export class RaftDriver {
         while (!this.stopped && this.writes.length < this.maxWritesInFlight && this.core.hasReady()) {
           this.begin(this.core.ready());
         }
-        if (this.stopped || this.writes.length === 0 || !this.writes[0].done) break;
+        const head = this.writes[0];
+        if (this.stopped || !head || !head.done || (head.restore && !head.restore.ready)) break;
         this.finish(this.writes.shift() as Write);
       }
     } catch (err) {
@@ -445,8 +464,9 @@ export class RaftDriver {
     // counts toward commit only after advance), merged per peer: one append for a burst.
     const early = rd.messages.filter(sendableBeforePersist);
     if (early.length > 0) this.opts.send(coalesceMessages(early, MERGED_APPEND_BYTES));
-    const write: Write = { rd, sentEarly: early.length > 0, done: false };
+    const write: Write = { rd, sentEarly: early.length > 0, done: false, restore: null };
     this.writes.push(write);
+    if (rd.snapshot) write.restore = this.prepareRestore(rd.snapshot.metadata, rd.snapshot.data);
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) {
       write.done = true; // nothing to write; it still finishes after the writes before it
       return;
@@ -464,14 +484,16 @@ export class RaftDriver {
   }
 
   /** A Ready whose write (and every earlier one) is durable: send, restore, apply, advance. */
-  private finish({ rd, sentEarly }: Write): void {
+  private finish({ rd, sentEarly, restore }: Write): void {
     this.observer.onPersisted?.(rd);
     // Only now may votes and acknowledgements leave: they promise durable state.
     const late = sentEarly ? rd.messages.filter((m) => !sendableBeforePersist(m)) : rd.messages;
     if (late.length > 0) this.opts.send(coalesceMessages(late, MERGED_APPEND_BYTES));
     if (rd.snapshot) {
       this.observer.onRestoreSnapshot?.(rd.snapshot);
-      this.restoreFrom(rd.snapshot.metadata, [rd.snapshot.data]);
+      const prepared = restore as PreparedRestore;
+      if (prepared.error) throw prepared.error;
+      this.adoptRestored(rd.snapshot.metadata, prepared.restorer.finish());
       this.observer.onRestored?.(rd.snapshot.metadata.index);
       this.opts.log(
         `installed a snapshot from the leader at index ${rd.snapshot.metadata.index} (${rd.snapshot.data.byteLength} bytes)`,
@@ -531,25 +553,62 @@ export class RaftDriver {
   }
 
   /** Loads a snapshot's image (address book + state machine); empty data is an empty state. */
-  private restoreFrom(metadata: SnapshotMetadata, data: Uint8Array[]): void {
+  private restoreFrom(metadata: SnapshotMetadata, data: Iterable<Uint8Array>): void {
     if (metadata.index === 0) return;
-    if (data.some((p) => p.byteLength > 0)) {
-      const { header, image } = decodeSnapshotImage(data);
-      this.sm.restore(image, { index: metadata.index, term: metadata.term });
-      this.book = MemberBook.fromJSON(header.members);
-    }
+    this.adoptRestored(metadata, restoreImage(this.sm, { index: metadata.index, term: metadata.term }, data));
+  }
+
+  private adoptRestored(metadata: SnapshotMetadata, header: SnapshotHeader | null): void {
+    if (header) this.book = MemberBook.fromJSON(header.members);
     this.applied = metadata.index;
     this.snapshotIndex = metadata.index;
   }
 
+  /**
+   * Decodes a leader's snapshot into a new state beside the current one, a slice per turn,
+   * while its Ready is written (the node keeps answering meanwhile); the Ready finishes, and
+   * the new state replaces the old at once, only when both are done.
+   */
+  private prepareRestore(metadata: SnapshotMetadata, data: Uint8Array): PreparedRestore {
+    const job: PreparedRestore = {
+      restorer: new ImageRestorer(this.sm, { index: metadata.index, term: metadata.term }),
+      ready: false,
+      error: null,
+    };
+    let at = 0;
+    const step = () => {
+      if (this.stopped) return;
+      try {
+        const end = Math.min(data.byteLength, at + RESTORE_SLICE_BYTES);
+        job.restorer.push(data.subarray(at, end));
+        at = end;
+      } catch (err) {
+        job.error = err;
+      }
+      if (job.error === null && at < data.byteLength) {
+        this.clock.soon(step);
+        return;
+      }
+      job.ready = true;
+      this.pump();
+    };
+    this.clock.soon(step);
+    return job;
+  }
+
+  /**
+   * Snapshots in the background: the state machine's image is taken copy-on-write at this
+   * index and pulled a chunk at a time by the disk while the node goes on applying.
+   */
   private maybeSnapshot(): void {
     if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.snapshotEvery) return;
     const index = this.applied;
-    const parts = encodeSnapshotImage({ members: this.book.toJSON() }, this.sm.snapshot());
-    this.observer.onSnapshotTaken?.(index, parts);
+    const image = recordChunks(imageChunks({ members: this.book.toJSON() }, this.sm), (parts) =>
+      this.observer.onSnapshotTaken?.(index, parts),
+    );
     this.snapshotting = true;
     const confState = this.core.confStateAt(index);
-    this.diskOp((done) => this.disk.saveSnapshot(index, confState, parts, this.opts.keepEntries, done))(
+    this.diskOp((done) => this.disk.saveSnapshot(index, confState, image, this.opts.keepEntries, done))(
       () => {
         this.snapshotting = false;
         this.snapshotIndex = Math.max(this.snapshotIndex, index);

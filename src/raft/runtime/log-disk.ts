@@ -1,14 +1,13 @@
-import type { ConfState, Entry, HardState, Snapshot } from '../core/index.js';
+import type { ConfState, Entry, HardState, SnapshotSource } from '../core/index.js';
 import type { DiskDone, LogDisk, PersistBatch } from './driver-io.js';
 import type { LogStorage } from './log-storage.js';
 
 /**
- * LogStorage (LMDB) as the driver's log disk. Each operation starts once the one before it
- * completed, so writes and snapshot saves reach the file in the order the driver issued them.
+ * LogStorage (the segment log) as the driver's log disk. Writes go to the storage as they
+ * are issued (it writes them in that order, several in flight sharing a flush); a snapshot
+ * save streams its image beside them.
  */
 export class LogStorageDisk implements LogDisk {
-  private tail: Promise<void> = Promise.resolve();
-
   constructor(readonly storage: LogStorage) {}
 
   initialState(): { hardState: HardState; confState: ConfState } {
@@ -31,12 +30,12 @@ export class LogStorageDisk implements LogDisk {
     return this.storage.lastIndex();
   }
 
-  snapshot(): Snapshot {
+  snapshot(): SnapshotSource {
     return this.storage.snapshot();
   }
 
-  snapshotParts(): Uint8Array[] {
-    return this.storage.snapshotParts();
+  snapshotParts(): Iterable<Uint8Array> {
+    return this.storage.snapshotSlices();
   }
 
   write(batch: PersistBatch, sync: boolean, done: DiskDone): void {
@@ -46,15 +45,21 @@ export class LogStorageDisk implements LogDisk {
   saveSnapshot(
     index: number,
     confState: ConfState,
-    parts: Uint8Array[],
+    image: Iterable<Uint8Array>,
     keepEntries: number,
     done: DiskDone,
   ): void {
-    this.run(() => this.storage.createSnapshot(index, confState, parts, keepEntries), done);
+    this.run(() => this.storage.createSnapshot(index, confState, image, keepEntries), done);
   }
 
   private run(op: () => Promise<void>, done: DiskDone): void {
-    this.tail = this.tail.then(op).then(
+    let started: Promise<void>;
+    try {
+      started = op();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    started.then(
       () => done(null),
       (err: unknown) => done(err),
     );

@@ -11,8 +11,19 @@ export class TailCache {
   private items: Entry[] = [];
   private head = 0;
   private bytes = 0;
+  /** Entries at or after this index are kept whatever the budget (their write is not done). */
+  private pinnedFrom = Number.POSITIVE_INFINITY;
 
   constructor(private readonly maxBytes: number) {}
+
+  /**
+   * Keeps entries from `index` on in memory until unpinned (the log reads entries it has not
+   * written yet from here). `Infinity` unpins; trimming resumes at the next append.
+   */
+  pinFrom(index: number): void {
+    this.pinnedFrom = index;
+    this.trim();
+  }
 
   /** First cached index; equals the next index to be written when the cache is empty. */
   firstIndex(): number {
@@ -61,7 +72,7 @@ export class TailCache {
 
   private trim(): void {
     // Keep at least the newest entry so a lone huge entry still counts as cached.
-    while (this.bytes > this.maxBytes && this.length > 1) this.shift();
+    while (this.bytes > this.maxBytes && this.length > 1 && this.start < this.pinnedFrom) this.shift();
   }
 
   /** Drops the oldest entry in O(1) (Array#shift is O(n) on large arrays); compacts now and then. */

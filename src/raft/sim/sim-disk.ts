@@ -46,7 +46,7 @@ export class SimDisk implements LogDisk {
     return this.storage.snapshot();
   }
 
-  snapshotParts(): Uint8Array[] {
+  snapshotParts(): Iterable<Uint8Array> {
     return [this.storage.snapshot().data];
   }
 
@@ -61,11 +61,24 @@ export class SimDisk implements LogDisk {
   saveSnapshot(
     index: number,
     confState: ConfState,
-    parts: Uint8Array[],
+    image: Iterable<Uint8Array>,
     keepEntries: number,
     done: DiskDone,
   ): void {
-    this.run(() => this.storage.createSnapshot(index, confState, concat(parts), keepEntries), done);
+    // The image is pulled when the write happens, virtual time later: the state machine has
+    // applied more by then, and its copy-on-write keeps the image of `index`.
+    this.run(() => {
+      let parts: Uint8Array[];
+      try {
+        parts = [...image];
+      } catch (err) {
+        // A snapshot from the leader replaced the state meanwhile: nothing to save.
+        if ((err as { code?: string })?.code === 'SNAPSHOT_SUPERSEDED') return;
+        throw err;
+      }
+      if (index <= this.storage.snapshot().metadata.index) return;
+      this.storage.createSnapshot(index, confState, concat(parts), keepEntries);
+    }, done);
   }
 
   private run(op: () => void, done: DiskDone): void {
