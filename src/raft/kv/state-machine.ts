@@ -672,11 +672,16 @@ export class KvStateMachine implements ReplicatedStateMachine {
 
   #write(key: string, value: Uint8Array, lease: number, revision: number): number {
     this.#cowKey(key);
-    const old = this.#keys.get(key);
-    if (old) this.#detach(key, old.lease);
-    else this.#index.add(key);
+    const slot = this.#keys.slot(key);
+    let create = revision;
+    if (slot !== undefined) {
+      create = this.#keys.slotCreate(slot);
+      this.#detach(key, this.#keys.slotLease(slot));
+    } else {
+      this.#index.add(key);
+    }
     this.#revision = revision;
-    this.#keys.set(key, { value, mod: revision, create: old?.create ?? revision, lease });
+    this.#keys.set(key, { value, mod: revision, create, lease });
     if (lease) this.#leases.get(lease)?.keys.add(key);
     // The event carries the machine's own copy, not the buffer the command arrived in.
     this.#event(key, { key, value: this.#keys.value(key) as Uint8Array, lastIndex: revision });

@@ -63,7 +63,7 @@ export interface PersistBatch {
 }
 
 export interface LogStorageOptions {
-  /** Recent entries kept in memory for the leader's appends. Default 32 MiB. */
+  /** Recent entries kept in memory for the leader's appends (older ones are one read away). Default 8 MiB. */
   cacheBytes?: number;
   /** Size of each preallocated log segment. Default 4 MiB (tests use less). */
   segmentBytes?: number;
@@ -151,7 +151,7 @@ export class LogStorage implements RaftStorage {
     this.dir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.lock = DataDirLock.acquire(dir);
-    this.cache = new TailCache(opts.cacheBytes ?? 32 * 1024 * 1024);
+    this.cache = new TailCache(opts.cacheBytes ?? 8 * 1024 * 1024);
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.ident = null;
   }
