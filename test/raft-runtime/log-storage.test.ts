@@ -249,6 +249,20 @@ describe('LogStorage', () => {
     expect(text(r.entries(271, 272)[0].data)).toBe(text(big(271).data));
   });
 
+  it('waits for a spare segment still being prepared before preparing a bigger one in its place', async () => {
+    const s = openLog({ segmentBytes: 16 * 1024 });
+    // The first write starts preparing the spare segment 2; the second needs segment 2 bigger
+    // than that spare, while it is still being written (both use the same .tmp file).
+    const first = s.persist({ snapshot: null, entries: [entry(1, 1)], hardState: null }, true);
+    const huge = entry(2, 1, 'x'.repeat(40_000));
+    const second = s.persist({ snapshot: null, entries: [huge], hardState: null }, true);
+    await Promise.all([first, second]);
+    await s.persist({ snapshot: null, entries: [entry(3, 1)], hardState: null }, true);
+    const r = await reopen(s, { segmentBytes: 16 * 1024 });
+    expect(r.entries(1, 4).map((e) => text(e.data))).toEqual(['e1', text(huge.data), 'e3']);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('creates its directory 0700 and its files 0600', async () => {
     rmSync(dir, { recursive: true, force: true });
     const s = openLog();

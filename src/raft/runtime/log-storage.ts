@@ -46,6 +46,8 @@ import {
   syncDir,
 } from './wal-segment.js';
 
+const noop = () => {};
+
 /** Who this data directory belongs to. Written once, checked on every start. */
 export interface StoredIdentity {
   nodeId: string;
@@ -558,9 +560,15 @@ export class LogStorage implements RaftStorage {
   /** Sizes of segments being prepared. */
   private readonly sizes = new Map<number, number>();
 
+  /**
+   * Preallocates segment `seq` of at least `size` bytes in the background. A second call for
+   * a segment still being prepared (the spare, then a rollover needing a bigger one) waits
+   * for the first: both write the same `.tmp` file, so they must not overlap.
+   */
   private prepareSegment(seq: number, size: number): void {
     const existing = this.segments.get(seq);
-    if (existing && existing.size >= size) return;
+    const pending = this.preparing.get(seq);
+    if ((existing || pending) && this.segmentSize(seq) >= size) return;
     if (existing) {
       // A spare preallocated too small for a huge record: replace it.
       existing.close();
@@ -568,12 +576,17 @@ export class LogStorage implements RaftStorage {
       rmSync(existing.path, { force: true });
     }
     this.sizes.set(seq, size);
-    const ready = preallocateSegment(this.dir, seq, size).then((segment) => {
-      this.preparing.delete(seq);
-      if (this.closed) {
+    const after = pending ? pending.then(noop, noop) : Promise.resolve();
+    const ready: Promise<Segment> = after.then(async () => {
+      const segment = await preallocateSegment(this.dir, seq, size);
+      // Superseded by a bigger one (prepared next, renamed over this file): never used.
+      const current = this.preparing.get(seq) === ready;
+      if (current) this.preparing.delete(seq);
+      if (this.closed || !current) {
         segment.close();
         return segment;
       }
+      this.sizes.delete(seq);
       this.segments.set(seq, segment);
       return segment;
     });
@@ -581,7 +594,11 @@ export class LogStorage implements RaftStorage {
   }
 
   private async readySegment(seq: number): Promise<Segment> {
-    const segment = this.segments.get(seq) ?? (await this.preparing.get(seq));
+    let segment = this.segments.get(seq);
+    for (let pending = this.preparing.get(seq); !segment && pending; pending = this.preparing.get(seq)) {
+      await pending;
+      segment = this.segments.get(seq);
+    }
     if (!segment) throw new LogCorruptError(`log segment ${seq} was never prepared`);
     // Keep one spare ready behind the segment in use, so a rollover rarely waits.
     if (seq === this.writeSeq && !this.segments.has(seq + 1) && !this.preparing.has(seq + 1)) {
