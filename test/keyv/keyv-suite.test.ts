@@ -47,11 +47,11 @@ describe('@keyv/test-suite on a 3-node raft cluster', () => {
     dir = mkdtempSync(join(tmpdir(), 'kvkit-keyv-raft-'));
     cluster = await startLocalCluster({ size: 3, dataDir: dir });
     store = (await cluster.leader()).openStore();
-  }, 60_000);
+  });
   afterAll(async () => {
     await store?.close();
     await cluster?.close();
     rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  });
   keyvTestSuite(Vitest, Keyv, () => new KeyvKvkit(store));
 });

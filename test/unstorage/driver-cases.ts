@@ -25,12 +25,12 @@ export function unstorageDriverCases(opts: {
   beforeAll(async () => {
     ctx.driver = await opts.driver();
     ctx.storage = createStorage({ driver: ctx.driver });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await ctx.driver?.dispose?.();
     await ctx.storage?.dispose?.();
-  }, 60_000);
+  });
 
   afterEach(async () => {
     await ctx.storage.clear();
