@@ -1,6 +1,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { delay, eventually, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
-import { createStore, type Discovery, isKVError, openDiscovery, type Store } from '../../src/index.js';
+import {
+  createStore,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_NODE_TTL_MS,
+  type Discovery,
+  isKVError,
+  openDiscovery,
+  type Store,
+} from '../../src/index.js';
 import type { OpenedStore } from '../network-state/stores.js';
 import { FlakyWatchStore } from './flaky-watch.js';
 import { discoveryStores } from './stores.js';
@@ -208,4 +216,32 @@ describe('node addresses', () => {
       expect(err.message).toContain(JSON.stringify(addr));
     },
   );
+});
+
+describe('registration defaults', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await createStore('memory:');
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+  const refusal = (opts: { heartbeatMs?: number; ttlMs?: number }) =>
+    openDiscovery(store)
+      .register('10.0.0.1:2375', opts)
+      .catch((e) => e);
+
+  it("the TTL is 60 s by default (dockerd's): a 60 s heartbeat alone is refused", async () => {
+    const err = await refusal({ heartbeatMs: 60_000 });
+    expect(isKVError(err, 'INVALID_ARGUMENT')).toBe(true);
+    expect(err.message).toMatch(/ttlMs \(60000\).*heartbeatMs \(60000\)/);
+    expect(DEFAULT_NODE_TTL_MS).toBe(60_000);
+  });
+
+  it("the heartbeat is 20 s by default (dockerd's): a 20 s TTL alone is refused", async () => {
+    const err = await refusal({ ttlMs: 20_000 });
+    expect(isKVError(err, 'INVALID_ARGUMENT')).toBe(true);
+    expect(err.message).toMatch(/ttlMs \(20000\).*heartbeatMs \(20000\)/);
+    expect(DEFAULT_HEARTBEAT_MS).toBe(20_000);
+  });
 });
