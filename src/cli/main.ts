@@ -20,6 +20,9 @@ const groups: Record<string, () => Promise<CommandModule>> = {
   discovery: () => import('./discovery.js'),
   dns: () => import('./dns.js'),
   gossip: () => import('./gossip.js'),
+  agent: () => import('./agent.js'),
+  manager: () => import('./manager.js'),
+  node: () => import('./node.js'),
 };
 
 const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an embedded Raft cluster
@@ -31,6 +34,9 @@ const help = `kvkit — one Store API over etcd, Consul, ZooKeeper, LMDB and an 
   kvkit discovery register|ls [--watch] ...   node discovery (Docker's docker/nodes keys)
   kvkit dns serve --listen HOST:PORT ...   DNS for services and tasks (Swarm's names)
   kvkit gossip members|networks|entries NET|run ...   the gossip control plane, asked of any member
+  kvkit agent start --hostname NAME [--label K=V]...   join the Swarm as a worker and run its tasks
+  kvkit manager run   the Swarm manager (scheduler, dispatcher, orchestrator); one acts at a time
+  kvkit node ls|inspect|update|rm ...   the Swarm's worker nodes (docker's columns)
 
 Every command takes --store URL (default: $KVKIT_STORE, then ${DEFAULT_STORE_URL}).
 Store URLs: memory:  local:///abs/dir  etcd://h:p  consul://h:p  zk://h:p  raft://h:p,h:p`;

@@ -6,9 +6,12 @@ import { CliUsageError, formatTable, shortId } from '../network-state/cli/table.
 import { waitForAllocation } from '../network-state/cli/wait.js';
 import type { NetworkState } from '../network-state/network-state.js';
 import type { EndpointMode } from '../network-state/types.js';
+import { parseDuration } from './discovery.js';
 
 const USAGE = `Usage:
-  kvkit service create --name NAME [--network NET]... [--replicas N] [--endpoint-mode vip|dnsrr] [--detach] [IMAGE]
+  kvkit service create --name NAME [--network NET]... [--replicas N] [--endpoint-mode vip|dnsrr]
+                       [--constraint node.labels.K==V]... [--restart-delay 5s] [--restart-max-attempts N]
+                       [--detach] [IMAGE] [-- COMMAND ARG...]
   kvkit service ls [--format json]
   kvkit service ps SERVICE [--format json]
   kvkit service scale SERVICE=N... [--detach]
@@ -49,14 +52,20 @@ function replicaCount(text: string, what: string): number {
 }
 
 async function create(argv: string[], ctx: NetworkCliContext, open: Open): Promise<number> {
+  // Everything after `--` is the command the process executor runs, taken as it is.
+  const dashes = argv.indexOf('--');
+  const command = dashes < 0 ? undefined : argv.slice(dashes + 1);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: dashes < 0 ? argv : argv.slice(0, dashes),
     allowPositionals: true,
     options: {
       name: { type: 'string' },
       network: { type: 'string', multiple: true, default: [] },
       replicas: { type: 'string', default: '1' },
       'endpoint-mode': { type: 'string', default: 'vip' },
+      constraint: { type: 'string', multiple: true, default: [] },
+      'restart-delay': { type: 'string' },
+      'restart-max-attempts': { type: 'string' },
       detach: { type: 'boolean', short: 'd', default: false },
       store: { type: 'string' },
     },
@@ -64,6 +73,12 @@ async function create(argv: string[], ctx: NetworkCliContext, open: Open): Promi
   if (!values.name) throw new CliUsageError('service create needs --name');
   if (positionals.length > 1)
     throw new CliUsageError(`service create takes one IMAGE, got ${positionals.join(' ')}`);
+  if (command !== undefined && command.length === 0)
+    throw new CliUsageError('nothing after --: give the COMMAND');
+  const restartDelay = values['restart-delay'];
+  const maxAttempts = values['restart-max-attempts'];
+  if (maxAttempts !== undefined && !/^\d+$/.test(maxAttempts))
+    throw new CliUsageError(`invalid --restart-max-attempts ${JSON.stringify(maxAttempts)}: a whole number`);
   const net = await open();
   const service = await net.createService({
     name: values.name,
@@ -71,6 +86,12 @@ async function create(argv: string[], ctx: NetworkCliContext, open: Open): Promi
     replicas: replicaCount(values.replicas, '--replicas'),
     endpointMode: values['endpoint-mode'] as EndpointMode,
     ...(positionals[0] ? { image: positionals[0] } : {}),
+    ...(values.constraint.length > 0 ? { constraints: values.constraint } : {}),
+    ...(command ? { command } : {}),
+    ...(restartDelay !== undefined
+      ? { restartDelayMs: restartDelay === '0' ? 0 : parseDuration(restartDelay, '--restart-delay') }
+      : {}),
+    ...(maxAttempts !== undefined ? { restartMaxAttempts: Number(maxAttempts) } : {}),
   });
   ctx.stdout(service.id);
   return values.detach ? 0 : converge(net, service.name, ctx);
@@ -135,11 +156,19 @@ async function ps(argv: string[], ctx: NetworkCliContext, open: Open): Promise<n
   });
   if (positionals.length === 0) throw new CliUsageError('service ps needs a SERVICE');
   const net = await open();
+  const nodes = new Map((await net.listNodes()).map((n) => [n.id, n.hostname]));
   const lines: Record<string, unknown>[] = [];
   for (const name of positionals) {
     const service = await net.inspectService(name);
-    for (const task of await net.listTasks({ service: service.id }))
-      lines.push(dockerTask(task, service.name, service.image));
+    // Each slot's current task, then the tasks it replaced (docker's `\_ ` lines).
+    let slot = 0;
+    for (const task of await net.listTasks({ service: service.id, history: true })) {
+      const line = dockerTask(task, service.name, service.image);
+      line.Node = task.nodeId ? (nodes.get(task.nodeId) ?? shortId(task.nodeId)) : '';
+      if (task.slot === slot) line.Name = `\\_ ${line.Name}`;
+      slot = task.slot;
+      lines.push(line);
+    }
   }
   if (values.format === 'json') {
     for (const line of lines) ctx.stdout(JSON.stringify(line));
@@ -147,11 +176,13 @@ async function ps(argv: string[], ctx: NetworkCliContext, open: Open): Promise<n
   }
   ctx.stdout(
     formatTable(
-      ['ID', 'NAME', 'IMAGE', 'CURRENT STATE', 'ADDRESSES', 'ERROR'],
+      ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESSES', 'ERROR'],
       lines.map((l) => [
         shortId(String(l.ID)),
         String(l.Name),
         String(l.Image),
+        String(l.Node),
+        String(l.DesiredState),
         String(l.CurrentState),
         (l.Addresses as string[]).join(','),
         l.Error ? `"${l.Error}"` : '',

@@ -41,11 +41,14 @@ describe('kvkit network / kvkit service', () => {
     expect(svc.out).toContain('verify: Service nginx converged');
     const ps = await sh(service, 'ps nginx');
     const lines = ps.out.split('\n');
-    expect(lines[0]).toMatch(/^ID\s+NAME\s+IMAGE\s+CURRENT STATE\s+ADDRESSES\s+ERROR$/);
+    expect(lines[0]).toMatch(
+      /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ADDRESSES\s+ERROR$/,
+    );
+    // No node yet (nothing scheduled): the NODE column is empty.
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(1, 5))).toEqual([
-      ['nginx.1', 'nginx', 'pending', '10.9.0.3/24'],
-      ['nginx.2', 'nginx', 'pending', '10.9.0.4/24'],
-      ['nginx.3', 'nginx', 'pending', '10.9.0.5/24'],
+      ['nginx.1', 'nginx', 'running', 'pending'],
+      ['nginx.2', 'nginx', 'running', 'pending'],
+      ['nginx.3', 'nginx', 'running', 'pending'],
     ]);
   });
 

@@ -60,8 +60,16 @@ export function dockerTask(
     ID: task.id,
     Name: `${serviceName}.${task.slot}`,
     Image: image ?? '',
+    DesiredState: task.desiredState,
     CurrentState: task.state,
-    Error: task.state === 'new' ? task.message : '',
+    // docker shows the error of a task that failed or could not be placed.
+    Error:
+      task.state === 'new' ||
+      task.state === 'failed' ||
+      task.state === 'rejected' ||
+      task.message.startsWith('no suitable node')
+        ? task.message
+        : '',
     Message: task.message,
     Addresses: task.attachments.flatMap((a) => a.addresses),
   };
