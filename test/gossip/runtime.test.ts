@@ -12,6 +12,16 @@ const addr = (g: Gossip): string => `127.0.0.1:${g.address.port}`;
 /** Faster probes for in-process tests; the multi-process test runs the defaults. */
 const config = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 };
 
+/** A second member `b` on network `net` with one entry `k` that `a` already shows. */
+async function memberWithEntry(a: Gossip): Promise<Gossip> {
+  const b = await startGossip({ name: 'b', bind: '127.0.0.1:0', join: [addr(a)], config });
+  await a.joinNetwork('net');
+  await b.joinNetwork('net');
+  await b.setEntry('net', T, 'k', bytes('v'));
+  await eventually('a has the entry', async () => a.getEntry('net', T, 'k') !== null);
+  return b;
+}
+
 describe('gossip runtime (one process, loopback)', () => {
   it('joins, spreads an entry to a watcher, and serves the CLI query', async () => {
     const key = randomBytes(32);
@@ -62,11 +72,7 @@ describe('gossip runtime (one process, loopback)', () => {
 
   it('close without leave looks like a crash: the member is dead and its entries hidden', async () => {
     await using a = await startGossip({ name: 'a', bind: '127.0.0.1:0', config });
-    const b = await startGossip({ name: 'b', bind: '127.0.0.1:0', join: [addr(a)], config });
-    await a.joinNetwork('net');
-    await b.joinNetwork('net');
-    await b.setEntry('net', T, 'k', bytes('v'));
-    await eventually('a has the entry', async () => a.getEntry('net', T, 'k') !== null);
+    const b = await memberWithEntry(a);
     await b.close();
     await eventually('a sees b dead', async () => a.members().find((m) => m.name === 'b')?.state === 'dead');
     expect(a.getEntry('net', T, 'k')).toBeNull();
@@ -75,11 +81,7 @@ describe('gossip runtime (one process, loopback)', () => {
 
   it('leave tells the others: the member is left and its entries are gone', async () => {
     await using a = await startGossip({ name: 'a', bind: '127.0.0.1:0', config });
-    const b = await startGossip({ name: 'b', bind: '127.0.0.1:0', join: [addr(a)], config });
-    await a.joinNetwork('net');
-    await b.joinNetwork('net');
-    await b.setEntry('net', T, 'k', bytes('v'));
-    await eventually('a has the entry', async () => a.getEntry('net', T, 'k') !== null);
+    const b = await memberWithEntry(a);
     await b.leave();
     await eventually('a sees b left', async () => a.members().find((m) => m.name === 'b')?.state === 'left');
     expect(a.networks()[0]).toMatchObject({ entries: 0, hidden: 0 });

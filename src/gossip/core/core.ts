@@ -257,12 +257,12 @@ export class GossipCore {
     this.every(
       c.pushPullIntervalMs * (0.5 + this.rng.next()),
       () => pushPullScaleMs(c.pushPullIntervalMs, this.book.liveCount),
-      () => this.pushPullRandom(),
+      () => this.pushPullRandom(ALIVE),
     );
     this.every(
       c.reconnectIntervalMs * (0.5 + this.rng.next()),
       () => c.reconnectIntervalMs,
-      () => this.reconnect(),
+      () => this.pushPullRandom(DEAD),
     );
     this.every(
       c.reapIntervalMs,
@@ -1147,7 +1147,11 @@ export class GossipCore {
     if (!sent) done?.(false, 'too many streams in flight');
   }
 
-  private pushPullRandom(): void {
+  /**
+   * Full state exchange with one random member in `state`: an alive one periodically, a dead
+   * one now and then so a healed partition merges (NetworkDB reconnectNode).
+   */
+  private pushPullRandom(state: number): void {
     if (this.leaving) return;
     const m = this.book;
     const [slot] = pickRandom(
@@ -1155,21 +1159,7 @@ export class GossipCore {
       m.capacity,
       (i) => i,
       1,
-      (s) => s !== this.selfSlot && m.has(s) && m.state[s] === ALIVE,
-    );
-    if (slot !== undefined) this.pushPull(m.addrs[slot], false);
-  }
-
-  /** A dead member is contacted again now and then, so a healed partition merges (NetworkDB reconnectNode). */
-  private reconnect(): void {
-    if (this.leaving) return;
-    const m = this.book;
-    const [slot] = pickRandom(
-      this.rng,
-      m.capacity,
-      (i) => i,
-      1,
-      (s) => s !== this.selfSlot && m.has(s) && m.state[s] === DEAD,
+      (s) => s !== this.selfSlot && m.has(s) && m.state[s] === state,
     );
     if (slot !== undefined) this.pushPull(m.addrs[slot], false);
   }
