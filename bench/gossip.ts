@@ -306,4 +306,6 @@ if (want('lifeguard')) {
 }
 
 printTable('gossip (simulator, virtual time)', rows as unknown as Record<string, unknown>[]);
-console.log(`\nresults: ${writeResults('gossip', { trials: TRIALS, rows, raw })}`);
+console.log(
+  `\nresults: ${writeResults('gossip', { trials: TRIALS, only: values.only ?? 'all', rows, raw })}`,
+);

@@ -129,9 +129,13 @@ describe('gossip on real sockets: 21 members in 3 processes', () => {
     await eventually('every member sees 21 alive again', () =>
       allSee(ALL, (ms) => ms.filter((m) => m.state === 'alive').length === 21),
     );
+    // A failed check throws what it saw, so a timeout says which member lagged.
     await eventually('the C tasks show again on B, and C took them back', async () => {
-      for (const n of NAMES.b) if (cOwned(await entries(n, 'blue')) !== 7) return false;
-      return cOwned(await entries('c3', 'blue')) === 7;
+      for (const n of [...NAMES.b, 'c3']) {
+        const shown = cOwned(await entries(n, 'blue'));
+        if (shown !== 7) throw new Error(`${n} shows ${shown} of the 7 C tasks`);
+      }
+      return true;
     });
   }, 240_000);
 

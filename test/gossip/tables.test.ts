@@ -144,6 +144,26 @@ describe('network-scoped tables (NetworkDB)', () => {
     );
   });
 
+  it('a joiner whose first syncs are refused (its peers do not know it alive yet) syncs again soon, not a period later', () => {
+    const t = startCluster({ nodes: 12, networksOf: () => ['net'] });
+    for (const n of t.nodes)
+      t.on(n.name, (c, now) => c.setEntry(now, 'net', T, `task.${n.name}`, bytes(n.name)));
+    t.until(() => t.nodes.every((n) => n.core.entries('net', T).length === 12));
+    // As startGossip does: join the network as soon as the cluster join answered.
+    const late = t.cluster.addNode('node-13');
+    let joined = false;
+    t.cluster.onEvent((node, event) => {
+      if (node !== late || event.kind !== 'joined' || joined) return;
+      joined = true;
+      node.host?.run((c, now) => c.joinNetwork(now, 'net'));
+    });
+    late.start([t.node('node-1').addr]);
+    t.until(() => joined, 10_000, 'cluster join');
+    // Well before the first periodic sync could run (half of the 30 s bulk sync interval).
+    t.until(() => late.core.entries('net', T).length === 12, 10_000, 'the network entries at the joiner');
+    expect(late.core.networkStats()[0].syncFailures).toBeGreaterThan(0);
+  });
+
   it('sends digests, not the table, once members agree', () => {
     const t = startCluster({ nodes: 3, networksOf: () => ['net'] });
     for (let i = 0; i < 2000; i++)

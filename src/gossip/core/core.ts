@@ -1522,7 +1522,9 @@ export class GossipCore {
         net.synced = true;
         net.lastSyncAt = this.now;
       } else net.syncFailures++;
-      if (learned > 0) this.scheduleExpedited(network);
+      // News brings another sync soon; so does a failure before the first success (a joiner's
+      // peers may not know it alive yet and refuse it), rather than waiting a whole period.
+      if (learned > 0 || !net.synced) this.scheduleExpedited(network);
     };
     const round = (bucketCount: number): void => {
       rounds++;
