@@ -6,14 +6,15 @@ import { CLIENT_CERT_NAME } from '../raft/runtime/certs.js';
 import { loadTlsDir, type RaftNode, startRaftNode, writeClusterCertificates } from '../raft-node/index.js';
 import { createStore, parseStoreUrl } from '../store/create-store.js';
 import type { Store } from '../store/types.js';
+import { runManager } from '../swarm/manager.js';
 import { type CliContext, DEFAULT_STORE_URL } from './context.js';
 import { UsageError } from './kv.js';
 
 const usage = `kvkit raft start --id ID --data-dir DIR --peer-addr HOST:PORT [--client-addr HOST:PORT]
                   (--initial-cluster ID=HOST:PORT,... | --join HOST:PORT[,...]) [--tls-dir DIR | --insecure]
                   [--max-value-bytes N] [--tick-ms MS] [--snapshot-every N] [--keep-entries N]
-                  [--metrics-addr HOST:PORT]
-         (without --tls-dir a node listens only on loopback unless --insecure is given)
+                  [--metrics-addr HOST:PORT] [--no-manager]
+         (a Swarm manager runs inside the node unless --no-manager; without --tls-dir a node listens only on loopback unless --insecure is given)
        kvkit raft status|members [--json] [--store raft://HOST:PORT,...] [--tls-dir DIR]
        kvkit raft remove ID [--store raft://...] [--tls-dir DIR]
        kvkit raft certs --out DIR --nodes ID,ID,... [--hosts HOST,...] [--days N]`;
@@ -60,6 +61,7 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
         'snapshot-every': { type: 'string' },
         'keep-entries': { type: 'string' },
         'metrics-addr': { type: 'string' },
+        'no-manager': { type: 'boolean' },
         store: { type: 'string' },
       },
     }),
@@ -105,6 +107,18 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
   const metrics = node.metricsAddr ? `, metrics http://${node.metricsAddr}/metrics` : '';
   ctx.stderr(`[${id}] started: peer ${node.peerAddr}, client ${node.clientAddr ?? '-'}${metrics}`);
   faultControl?.attach(node);
+  // The Swarm manager inside every node (issue 14); one acts at a time, through a Store lock.
+  const managerStop = new AbortController();
+  const manager =
+    values['no-manager'] === true
+      ? null
+      : runManager(node.store, {
+          signal: managerStop.signal,
+          onError: (err) => ctx.stderr(`[${id}] manager: ${(err as Error)?.message ?? String(err)}`),
+          onActing: (acting) => ctx.stderr(`[${id}] manager ${acting ? 'acting' : 'standing by'}`),
+        }).catch((err: unknown) =>
+          ctx.stderr(`[${id}] manager stopped: ${(err as Error)?.message ?? String(err)}`),
+        );
   try {
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted || stopped.signal.aborted) resolve();
@@ -113,6 +127,8 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
     });
   } finally {
     faultControl?.close();
+    managerStop.abort();
+    await manager;
     await node.close();
   }
   ctx.stderr(`[${id}] stopped`);

@@ -92,6 +92,8 @@ export interface ClusterOptions {
   keepEntries?: number;
   /** More `kvkit raft start` arguments for every node (e.g. `--metrics-addr 127.0.0.1:0`). */
   extraArgs?: string[];
+  /** Run the Swarm manager inside each node (`kvkit raft start` does by default); off here unless asked, so Raft tests see only their own keys. */
+  manager?: boolean;
 }
 
 /** Real kvkit Raft node processes on 127.0.0.1 (ephemeral ports), each with its own data dir. */
@@ -159,6 +161,7 @@ export class ProcessCluster {
       String(this.opts.tickMs ?? 50),
       ...(this.opts.snapshotEvery ? ['--snapshot-every', String(this.opts.snapshotEvery)] : []),
       ...(this.opts.keepEntries ? ['--keep-entries', String(this.opts.keepEntries)] : []),
+      ...(this.opts.manager ? [] : ['--no-manager']),
       ...(this.opts.extraArgs ?? []),
       ...extraArgs,
     ];
