@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { expect } from 'vitest';
 import { isKVError } from '../../src/store/errors.js';
 import type { KVPair, Store } from '../../src/store/types.js';
-import type { Op } from '../../src/testing/index.js';
+import { checkLinearizability, type Op } from '../../src/testing/index.js';
 
 const text = (v: Uint8Array) => new TextDecoder().decode(v);
 
@@ -147,4 +148,22 @@ export class RegisterWorkload {
       // not acknowledged: it may or may not exist, either is fine
     }
   }
+}
+
+/**
+ * Expects `history` to have a linearization, and the check to be able to fail: the same
+ * history with one read changed to a value nobody wrote is refused (a checker that timed out
+ * gives neither verdict, so that fails too). Returns how long the first check took (ms).
+ */
+export function expectLinearizable(history: Op[], report: (line: string) => void): number {
+  const started = performance.now();
+  const verdict = checkLinearizability(history, { timeoutMs: 120_000 });
+  const checkMs = Math.round(performance.now() - started);
+  if (!verdict.ok) report(`NOT LINEARIZABLE: ${JSON.stringify(verdict).slice(0, 4000)}`);
+  expect(verdict).toEqual({ ok: true });
+  const tampered = history.map((op) => ({ ...op }));
+  const read = tampered.find((op) => op.f === 'get' && op.output !== null && op.ret !== null);
+  if (read) read.output = 'never-written';
+  expect(checkLinearizability(tampered, { timeoutMs: 60_000 }).ok).toBe(false);
+  return checkMs;
 }
