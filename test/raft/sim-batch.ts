@@ -53,7 +53,7 @@ export function describeSimulatedClusters(nodes: number, from: number, to: numbe
       );
     }
 
-    it('exercised every kind of fault, retry and lease', () => {
+    it('exercised every kind of fault, retry and lease, and the driver merged, sent early and pipelined', () => {
       const t = totals as Totals;
       expect(t.clusters).toBe(to - from + 1);
       expect(t.ops).toBeGreaterThan(t.clusters * 50);
@@ -66,6 +66,10 @@ export function describeSimulatedClusters(nodes: number, from: number, to: numbe
       expect(t.duplicatesAnswered).toBeGreaterThan(t.clusters);
       expect(t.duplicatesRefused).toBeGreaterThan(t.clusters / 10);
       expect(t.leasesRevoked).toBeGreaterThan(t.clusters * 2);
+      // The production driver's paths ran: merging per peer, early send, pipelined writes.
+      expect(t.messagesMerged).toBeGreaterThan(t.clusters * 5);
+      expect(t.messagesSentEarly).toBeGreaterThan(t.clusters * 100);
+      expect(t.writesPipelined).toBeGreaterThan(t.clusters * 2);
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { ConfState, Entry, HardState, RaftStorage, Ready, Snapshot } from '../core/index.js';
+import type { ConfState, Entry, HardState, Message, RaftStorage, Ready, Snapshot } from '../core/index.js';
 
 /**
  * What the Raft driver (driver.ts) is given instead of doing I/O itself: a clock, a log disk
@@ -61,6 +61,14 @@ export interface LogDisk extends RaftStorage {
  * Hooks run synchronously at the point named; they must not call back into the driver.
  */
 export interface DriverObserver {
+  /**
+   * A Ready's messages leave: `messages` as merged per peer, `mergedAway` how many fewer there
+   * are than the core produced, `early` true for the leader's appends and heartbeats sent
+   * before the Ready's write completed (thesis §10.2.1).
+   */
+  onSent?(messages: readonly Message[], mergedAway: number, early: boolean): void;
+  /** A Ready's write was issued while `inFlight` earlier writes had not completed (pipelining). */
+  onWriteIssued?(inFlight: number): void;
   /** A Ready's write completed; nothing of it was applied yet. */
   onPersisted?(ready: Ready): void;
   /** A committed entry is about to be applied (`appliedIndex` still the previous index). */

@@ -463,14 +463,16 @@ export class RaftDriver {
     // The leader's appends and heartbeats leave while it writes (thesis §10.2.1: its own copy
     // counts toward commit only after advance), merged per peer: one append for a burst.
     const early = rd.messages.filter(sendableBeforePersist);
-    if (early.length > 0) this.opts.send(coalesceMessages(early, MERGED_APPEND_BYTES));
+    if (early.length > 0) this.sendMerged(early, true);
     const write: Write = { rd, sentEarly: early.length > 0, done: false, restore: null };
+    const writing = this.writes.filter((w) => !w.done).length;
     this.writes.push(write);
     if (rd.snapshot) write.restore = this.prepareRestore(rd.snapshot.metadata, rd.snapshot.data);
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) {
       write.done = true; // nothing to write; it still finishes after the writes before it
       return;
     }
+    this.observer.onWriteIssued?.(writing);
     this.diskOp((done) =>
       this.disk.write(
         { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState },
@@ -488,7 +490,7 @@ export class RaftDriver {
     this.observer.onPersisted?.(rd);
     // Only now may votes and acknowledgements leave: they promise durable state.
     const late = sentEarly ? rd.messages.filter((m) => !sendableBeforePersist(m)) : rd.messages;
-    if (late.length > 0) this.opts.send(coalesceMessages(late, MERGED_APPEND_BYTES));
+    if (late.length > 0) this.sendMerged(late, false);
     if (rd.snapshot) {
       this.observer.onRestoreSnapshot?.(rd.snapshot);
       const prepared = restore as PreparedRestore;
@@ -509,6 +511,13 @@ export class RaftDriver {
       this.notifyMembership();
     }
     this.maybeSnapshot();
+  }
+
+  /** Sends a Ready's messages merged per peer (coalesce.ts); `early`: before the Ready's write completed. */
+  private sendMerged(messages: Message[], early: boolean): void {
+    const merged = coalesceMessages(messages, MERGED_APPEND_BYTES);
+    this.observer.onSent?.(merged, messages.length - merged.length, early);
+    this.opts.send(merged);
   }
 
   private apply(entry: Entry): void {

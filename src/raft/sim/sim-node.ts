@@ -126,6 +126,8 @@ export class SimNode {
   incarnation = 0;
   /** Stopped for good (removed from the cluster). */
   retired = false;
+  /** What the driver did that the simulated clusters must cover (across restarts). */
+  readonly driverStats = { messagesMerged: 0, messagesSentEarly: 0, writesPipelined: 0 };
   private disk: SimDisk | null = null;
   private leaseClock: LeaderLeaseClock | null = null;
   /** Events of the command being applied (the state machine reports them synchronously). */
@@ -182,6 +184,13 @@ export class SimNode {
       keepEntries: this.opts.retainEntries,
       maxWritesInFlight: this.opts.maxWritesInFlight,
       observer: {
+        onSent: (messages, mergedAway, early) => {
+          this.driverStats.messagesMerged += mergedAway;
+          if (early) this.driverStats.messagesSentEarly += messages.length;
+        },
+        onWriteIssued: (inFlight) => {
+          if (inFlight > 0) this.driverStats.writesPipelined++;
+        },
         onPersisted: (ready) => {
           this.opts.debugLog?.(`${this.id} ready ${describeReady(ready)}`);
           observer.onPersisted(this, ready);

@@ -89,6 +89,12 @@ export interface SimulationResult {
     crashes: number;
     partitions: number;
     confChanges: number;
+    /** Messages the driver's per-peer merging folded into others (coalesce.ts). */
+    messagesMerged: number;
+    /** Leader messages sent before their Ready's write completed (early send). */
+    messagesSentEarly: number;
+    /** Writes issued while an earlier one was still in flight (maxWritesInFlight > 1). */
+    writesPipelined: number;
   };
   trace?: string[];
   counterexample?: Op[];
@@ -242,6 +248,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       crashes: nemesis.stats.crashes,
       partitions: nemesis.stats.partitions,
       confChanges: nemesis.stats.confChanges,
+      ...driverTotals(cluster.nodes.values()),
     },
     trace: failure !== undefined || options.keepTrace ? nemesis.trace : undefined,
     counterexample,
@@ -327,4 +334,13 @@ function checkConverged(cluster: SimCluster): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The driver counters of every node that ever ran (removed ones included). */
+function driverTotals(nodes: Iterable<SimNode>): SimNode['driverStats'] {
+  const total = { messagesMerged: 0, messagesSentEarly: 0, writesPipelined: 0 };
+  for (const node of nodes) {
+    for (const name of Object.keys(total) as (keyof typeof total)[]) total[name] += node.driverStats[name];
+  }
+  return total;
 }
