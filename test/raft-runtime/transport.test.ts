@@ -1,9 +1,12 @@
 import { createServer, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { within } from '../../src/conformance/helpers.js';
 import type { Message } from '../../src/raft/core/index.js';
 import { type ClusterCertificates, generateClusterCertificates } from '../../src/raft/runtime/certs.js';
 import { encodeFrame, FrameError, FrameReader } from '../../src/raft/runtime/frame-codec.js';
 import { Transport, type TransportOptions } from '../../src/raft/runtime/transport.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/raft/runtime/wire.js';
 import { lineLog, waitFor } from './support.js';
 
 const heartbeat = (from: string, to: string, commit: number): Message => ({
@@ -261,6 +264,29 @@ describe('Transport', () => {
       const a = await node('a', { tls: { ...tlsFor(otherCa, 'a'), ca: certs.ca.cert } });
       const b = await node('b', { tls: tlsFor(certs, 'b') });
       a.t.send([heartbeat('a', 'b', 1)]);
+      await waitFor(() => b.lines.some((l) => l.includes('refused a TLS connection')), 'acceptor log');
+      expect(b.got).toEqual([]);
+    });
+
+    it('refuses a connection without a certificate before reading a frame of it', async () => {
+      const b = await node('b', { tls: tlsFor(certs, 'b') });
+      const [host, port] = [b.t.address.split(':')[0], Number(b.t.address.split(':')[1])];
+      const socket = connectTls({ host, port, ca: certs.ca.cert });
+      socket.on('error', () => {});
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.once('secureConnect', () => {
+        const hello = {
+          kind: 'hello',
+          version: PEER_PROTOCOL_VERSION,
+          cluster: 'cluster-1',
+          from: 'a',
+          to: 'b',
+          addr: 'x:1',
+        };
+        for (const part of [...encodeFrame(hello), ...encodeFrame(heartbeat('a', 'b', 3))])
+          socket.write(part);
+      });
+      await within(closed, 30_000, 'the node hanging up'); // a deadline against a hang only
       await waitFor(() => b.lines.some((l) => l.includes('refused a TLS connection')), 'acceptor log');
       expect(b.got).toEqual([]);
     });
