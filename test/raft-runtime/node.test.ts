@@ -5,8 +5,26 @@ import { TestCluster } from './cluster.js';
 import { command } from './register-machine.js';
 import { eventually, freePorts, tempDir, waitFor } from './support.js';
 
-const put = (node: RaftReplicaNode, key: string, value: string, timeoutMs?: number) =>
+const propose = (node: RaftReplicaNode, key: string, value: string, timeoutMs?: number) =>
   node.propose(command({ op: 'put', key, value }), { timeoutMs }) as Promise<{ index: number }>;
+
+/**
+ * A put as a client makes it: proposed again while the answer is a timeout or no leader (a
+ * leader change on a busy machine drops a forwarded proposal; that one may still apply, so
+ * a key can appear twice in the history). With `timeoutMs`, one attempt only.
+ */
+async function put(node: RaftReplicaNode, key: string, value: string, timeoutMs?: number) {
+  if (timeoutMs !== undefined) return propose(node, key, value, timeoutMs);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await propose(node, key, value);
+    } catch (err) {
+      const retryable = isKVError(err) && (err.code === 'TIMEOUT' || err.code === 'NOT_REACHABLE');
+      if (!retryable || Date.now() > deadline) throw err;
+    }
+  }
+}
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -19,18 +37,26 @@ describe('RaftReplicaNode, 3 nodes in one process', () => {
     cluster = await TestCluster.start(3);
     const leader = await cluster.leader();
     const [f1, f2] = cluster.followers(leader);
-    const results = await Promise.all([
-      put(leader, 'a', '1'),
-      put(f1, 'b', '2'),
-      put(f2, 'c', '3'),
-      ...Array.from({ length: 30 }, (_, i) => put([leader, f1, f2][i % 3], `k${i}`, `v${i}`)),
-    ]);
-    // Each proposer got the result of its own entry.
-    expect(new Set(results.map((r) => r.index)).size).toBe(results.length);
+    const writes: [RaftReplicaNode, string, string][] = [
+      [leader, 'a', '1'],
+      [f1, 'b', '2'],
+      [f2, 'c', '3'],
+      ...Array.from({ length: 30 }, (_, i): [RaftReplicaNode, string, string] => [
+        [leader, f1, f2][i % 3],
+        `k${i}`,
+        `v${i}`,
+      ]),
+    ];
+    const results = await Promise.all(writes.map(([node, key, value]) => put(node, key, value)));
     const last = Math.max(...results.map((r) => r.index));
     await cluster.applied(last);
     const histories = [...cluster.members.values()].map((m) => m.sm.history);
-    expect(histories[0]).toHaveLength(33);
+    // Each proposer got the result of its own entry (distinct entries, each holding its write).
+    expect(new Set(results.map((r) => r.index)).size).toBe(results.length);
+    for (const [i, r] of results.entries()) {
+      expect(histories[0]).toContain(`${r.index}:${writes[i][1]}=${writes[i][2]}`);
+    }
+    expect(new Set(histories[0].map((h) => h.slice(h.indexOf(':') + 1))).size).toBe(33);
     expect(histories[1]).toEqual(histories[0]);
     expect(histories[2]).toEqual(histories[0]);
     for (const m of cluster.members.values()) expect(m.sm.values.get('b')).toBe('2');
