@@ -33,6 +33,9 @@ function importsOf(file: string, valuesOnly = false): string[] {
   );
 }
 
+/** Node modules that compute and do no I/O (a CRC, bytes), which the driver may load. */
+const COMPUTE_ONLY = new Set(['node:zlib', 'node:buffer']);
+
 const under = (dir: string) => (path: string) => path.startsWith(`${dir}/`);
 
 describe('the Raft layers', () => {
@@ -52,7 +55,7 @@ describe('the Raft layers', () => {
     }
   });
 
-  it('the driver and everything it loads read no wall clock and set no timer of their own', () => {
+  it('the driver and everything it loads read no wall clock, set no timer and load no I/O module', () => {
     const seen = new Set<string>();
     const visit = (file: string) => {
       if (seen.has(file)) return;
@@ -68,7 +71,7 @@ describe('the Raft layers', () => {
         file,
       ).toBe(null);
       expect(
-        importsOf(file).filter((p) => p.startsWith('node:')),
+        importsOf(file).filter((p) => p.startsWith('node:') && !COMPUTE_ONLY.has(p)),
         file,
       ).toEqual([]);
     }
