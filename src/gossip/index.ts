@@ -21,3 +21,10 @@ export {
   startGossip,
 } from './runtime/gossip.js';
 export { type GossipQuery, queryGossipMember } from './runtime/query.js';
+export {
+  type GossipTask,
+  gossipDnsFeed,
+  servicesFromGossip,
+  TASK_TABLE as GOSSIP_TASK_TABLE,
+  TaskPublisher,
+} from './service-records.js';
