@@ -200,8 +200,16 @@ export abstract class BaseStore implements Store {
     return this.#prefix + dir;
   }
 
+  /**
+   * The caller's value as bytes of the store's own (a later change to the caller's array must
+   * not reach the store). A backend that only sends the bytes may copy them more cheaply.
+   */
+  protected valueBytes(value: Value): Uint8Array {
+    return toBytes(value);
+  }
+
   #value(value: Value): Uint8Array {
-    const bytes = toBytes(value);
+    const bytes = this.valueBytes(value);
     checkValueSize(bytes, this.capabilities.maxValueBytes);
     return bytes;
   }
