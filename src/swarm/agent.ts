@@ -3,19 +3,18 @@
  * watching one key, and takes each task through accepted → preparing → ready → starting →
  * running, reporting exit as complete or failed.
  *
- * Heartbeat and reports are one small record (`<prefix>/agents/<node>`), rewritten every period
- * and whenever a task changes state (coalesced: at most one write in flight, the latest state
- * wins). Only the acting manager watches that directory; nothing else reads it, and no Raft-log
- * or TTL write per beat is needed beyond that one put.
+ * Heartbeats and reports go through the process's BeatWriter: every agent of this process on one
+ * store shares a few small records (`<prefix>/agents/<sender>`, at most 256 nodes each), rewritten
+ * every period and whenever a task changes state. Only the acting manager watches that directory.
  */
 import { resilientWatch } from '../discovery/resilient-watch.js';
 import { Layout } from '../network-state/layout.js';
 import { openNetworkState } from '../network-state/network-state.js';
 import { isTerminal, type Node, type TaskState } from '../network-state/types.js';
 import { InvalidArgumentError } from '../store/errors.js';
-import { withTimeout } from '../store/signals.js';
 import type { KVPair, Store } from '../store/types.js';
 import { json } from '../store/values.js';
+import { type BeatWriter, beatWriterFor } from './beat-writer.js';
 import {
   type Execution,
   type Executor,
@@ -27,9 +26,9 @@ import { DEFAULT_HEARTBEAT_PERIOD_MS } from './manager.js';
 import {
   type AssignedTask,
   decodeAssignment,
-  encodeAgentRecord,
   MAX_HEARTBEAT_MS,
   MIN_HEARTBEAT_MS,
+  type NodeReport,
   type TaskReport,
 } from './wire.js';
 
@@ -127,15 +126,11 @@ class RunningAgent implements Agent {
   readonly #store: Store;
   readonly #layout: Layout;
   readonly #executor: Executor;
-  readonly #periodMs: number;
   readonly #opts: AgentOptions;
   readonly #stop = new AbortController();
   readonly #held = new Map<string, Held>();
-  #timer: ReturnType<typeof setInterval> | undefined;
   #watching: Promise<void> = Promise.resolve();
-  #writing: Promise<void> | null = null;
-  #again = false;
-  #left = false;
+  readonly #beats: BeatWriter;
   #closed: Promise<void> | null = null;
   #runningKey = '';
 
@@ -152,14 +147,18 @@ class RunningAgent implements Agent {
     this.nodeId = node.id;
     this.hostname = node.hostname;
     this.#executor = executor;
-    this.#periodMs = periodMs;
     this.#opts = opts;
+    this.#beats = beatWriterFor(store, layout, periodMs);
   }
 
   start(): void {
     this.#opts.signal?.addEventListener('abort', () => void this.close(), { once: true });
-    this.#timer = setInterval(() => this.#report(), this.#periodMs);
-    this.#report();
+    this.#beats.join(this.nodeId, {
+      report: () => this.#nodeReport(),
+      onError: (err) => {
+        if (!this.#stop.signal.aborted) this.#opts.onError?.(err);
+      },
+    });
     this.#watching = this.#watchAssignments().catch((err) => this.#opts.onError?.(err));
   }
 
@@ -184,7 +183,6 @@ class RunningAgent implements Agent {
 
   async #close(): Promise<void> {
     this.#stop.abort();
-    clearInterval(this.#timer);
     await this.#watching;
     const grace = this.#opts.stopGraceMs ?? 10_000;
     await Promise.all(
@@ -193,9 +191,7 @@ class RunningAgent implements Agent {
         if (!isTerminal(h.state)) await this.#shutdown(h, grace);
       }),
     );
-    this.#left = true;
-    await this.#writing;
-    await this.#write().catch((err) => this.#opts.onError?.(err));
+    await this.#beats.leave(this.nodeId);
   }
 
   async #watchAssignments(): Promise<void> {
@@ -304,7 +300,7 @@ class RunningAgent implements Agent {
   }
 
   #changed(): void {
-    this.#report();
+    this.#beats.changed(this.nodeId);
     const hook = this.#opts.onRunningTasks;
     if (!hook) return;
     const running = this.tasks().filter((t) => t.state === 'running');
@@ -314,25 +310,8 @@ class RunningAgent implements Agent {
     hook(running);
   }
 
-  /** Writes the record now, or right after the write in flight (coalesced). */
-  #report(): void {
-    if (this.#left) return;
-    if (this.#writing) {
-      this.#again = true;
-      return;
-    }
-    this.#writing = (async () => {
-      do {
-        this.#again = false;
-        await this.#write().catch((err) => {
-          if (!this.#stop.signal.aborted) this.#opts.onError?.(err);
-        });
-      } while (this.#again && !this.#left);
-      this.#writing = null;
-    })();
-  }
-
-  async #write(): Promise<void> {
+  /** What this node's heartbeat says about its tasks. */
+  #nodeReport(): NodeReport {
     const tasks = new Map<string, TaskReport>();
     for (const held of this.#held.values()) {
       if (held.state === 'assigned') continue;
@@ -342,15 +321,6 @@ class RunningAgent implements Agent {
         ...(held.exitCode !== undefined ? { exitCode: held.exitCode } : {}),
       });
     }
-    const record = encodeAgentRecord({
-      periodMs: this.#periodMs,
-      nodes: new Map([[this.nodeId, { ...(this.#left ? { left: true } : {}), tasks }]]),
-    });
-    // A write that hangs must not stop the beats: give up after two periods (the next one retries).
-    await withTimeout(
-      this.#store.put(this.#layout.agent(this.nodeId), record),
-      Math.max(2 * this.#periodMs, 5000),
-      'heartbeat write',
-    );
+    return { tasks };
   }
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Task } from '../../src/index.js';
-import { encodeAgentRecord } from '../../src/swarm/wire.js';
+import { decodeAgentRecord, encodeAgentRecord } from '../../src/swarm/wire.js';
 import { PERIOD_MS, running, type Swarm, startSwarm, until } from './harness.js';
 
 let swarm: Swarm;
@@ -199,5 +199,18 @@ describe('the Swarm loop on a memory store', () => {
     expect(after.slice(0, 2).map((t) => t.id)).toEqual(before.map((t) => t.id));
     await new Promise((r) => setTimeout(r, 7000));
     expect((await swarm.net.listNodes()).every((n) => n.state === 'ready')).toBe(true);
+  });
+
+  it('the agents of one process beat through one shared record, not one write each', async () => {
+    swarm = await startSwarm();
+    for (const h of ['w1', 'w2', 'w3', 'w4', 'w5']) await swarm.join(h);
+    const records = await swarm.store.list('kvkit/network/agents');
+    expect(records).toHaveLength(1);
+    const decoded = decodeAgentRecord(JSON.parse(new TextDecoder().decode(records[0].value)));
+    expect([...(decoded?.nodes.keys() ?? [])].sort()).toEqual(swarm.agents.map((a) => a.nodeId).sort());
+    await until(
+      '5 ready nodes',
+      async () => (await swarm.net.listNodes()).filter((n) => n.state === 'ready').length === 5,
+    );
   });
 });
