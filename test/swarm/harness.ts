@@ -10,7 +10,7 @@ import {
 } from '../../src/index.js';
 
 /** Short periods so a test sees many heartbeats; verdicts never depend on them (deadlines are generous). */
-export const PERIOD_MS = 300;
+export const PERIOD_MS = 500;
 let seq = 0;
 
 /** A memory store with network state, one manager and `mh_net`; close() undoes everything. */

@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import {
   createStore,
+  isTerminal,
   type NetworkState,
   type Node,
   openNetworkState,
@@ -13,6 +14,11 @@ import {
   type Task,
 } from '../../src/index.js';
 import { KvkitProcess } from '../discovery/cli-process.js';
+import { until as untilWithin } from './harness.js';
+
+const until = <T>(what: string, check: () => Promise<T | undefined | false>) =>
+  untilWithin(what, check, 120_000);
+
 import { dig, ipsOf, sortIps } from '../discovery/dns/support.js';
 
 /** Long enough that a store failover (election, client reconnect) never costs a node its place. */
@@ -39,32 +45,12 @@ export async function checkInvariants(net: NetworkState): Promise<void> {
       if ((runningBySlot.get(key) ?? 0) > 1)
         throw new Error(`slot ${key} has two running tasks on ready nodes`);
     }
-    if (['complete', 'shutdown', 'failed', 'rejected', 'orphaned', 'remove'].includes(t.state)) continue;
+    if (isTerminal(t.state)) continue;
     for (const a of t.attachments.flatMap((x) => x.addresses)) {
       const other = holders.get(a);
       if (other && other !== t.id) throw new Error(`address ${a} held by ${other} and ${t.id}`);
       holders.set(a, t.id);
     }
-  }
-}
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
