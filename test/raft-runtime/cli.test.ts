@@ -73,7 +73,13 @@ describe('kvkit raft', () => {
           ended = true;
         });
         running = attempt;
-        await waitFor(() => ended || node.err.some((l) => l.includes('became leader')), 'leadership', 60_000);
+        // 'became leader' can be logged before `start` prints its "started" line: wait for both.
+        const started = `[n1] started: peer 127.0.0.1:${peer}, client 127.0.0.1:${client}`;
+        await waitFor(
+          () => ended || (node.err.includes(started) && node.err.some((l) => l.includes('became leader'))),
+          'started and leadership',
+          60_000,
+        );
         if (ended) await attempt; // throws why it ended (a port in use is retried)
         return { node, peer, client };
       });
