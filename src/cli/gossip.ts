@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { queryGossipMember, startGossip } from '../gossip/index.js';
+import { formatColumns } from './columns.js';
 import type { CliContext } from './context.js';
 import { UsageError } from './kv.js';
 
@@ -52,10 +53,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       if (values.json) ctx.stdout(JSON.stringify(list, null, 2));
       else {
         ctx.stdout(
-          table(
+          formatColumns([
             ['NAME', 'ADDRESS', 'STATE', 'INCARNATION'],
-            list.map((m) => [m.name, m.addr, m.state, String(m.incarnation)]),
-          ),
+            ...list.map((m) => [m.name, m.addr, m.state, String(m.incarnation)]),
+          ]),
         );
       }
       return 0;
@@ -75,10 +76,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
           'syncs',
         ];
         ctx.stdout(
-          table(
+          formatColumns([
             columns.map((c) => c.toUpperCase()),
-            list.map((s) => columns.map((c) => String(s[c]))),
-          ),
+            ...list.map((s) => columns.map((c) => String(s[c]))),
+          ]),
         );
       }
       return 0;
@@ -100,10 +101,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       if (values.json) ctx.stdout(JSON.stringify(list, null, 2));
       else {
         ctx.stdout(
-          table(
+          formatColumns([
             ['TABLE', 'KEY', 'OWNER', 'VALUE'],
-            list.map((e) => [e.table, e.key, e.owner, printable(e.value)]),
-          ),
+            ...list.map((e) => [e.table, e.key, e.owner, printable(e.value)]),
+          ]),
         );
       }
       return 0;
@@ -164,18 +165,6 @@ function printable(b64: string): string {
   const bytes = Buffer.from(b64, 'base64');
   const text = bytes.toString('utf8');
   return /^[\x20-\x7e]*$/.test(text) ? text : `base64:${b64}`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function usageOnError<T>(parse: () => T): T {

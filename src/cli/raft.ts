@@ -7,6 +7,7 @@ import { loadTlsDir, type RaftNode, startRaftNode, writeClusterCertificates } fr
 import { createStore, parseStoreUrl } from '../store/create-store.js';
 import type { Store } from '../store/types.js';
 import { runManager } from '../swarm/manager.js';
+import { formatColumns } from './columns.js';
 import { type CliContext, DEFAULT_STORE_URL } from './context.js';
 import { UsageError } from './kv.js';
 
@@ -291,19 +292,10 @@ export function formatStatus(s: ReplicaStatus): string {
 }
 
 export function formatMembers(members: ReplicaMember[]): string {
-  const rows = [
+  return formatColumns([
     ['ID', 'ROLE', 'PEER', 'CLIENT'],
     ...members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.peerAddr, m.clientAddr ?? '-']),
-  ];
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  ]);
 }
 
 function usageOnError<T>(parse: () => T): T {
