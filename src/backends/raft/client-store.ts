@@ -89,6 +89,8 @@ export class RaftClientStore extends RaftCommandStore {
       (reply) =>
         this.#onWatchReply(reply, channel, {
           state: (revision, state) => {
+            // A node behind the one we left may start a resumed watch at an older state.
+            if (after !== undefined && revision <= after) return;
             after = revision;
             channel.push(toPair(state as KVPair | null));
           },
@@ -113,6 +115,7 @@ export class RaftClientStore extends RaftCommandStore {
       (reply) =>
         this.#onWatchReply(reply, channel, {
           state: (revision, state) => {
+            if (after !== undefined && revision <= after) return;
             after = revision;
             tree.clear();
             for (const pair of state as KVPair[]) tree.set(pair.key, toPair(pair) as KVPair);

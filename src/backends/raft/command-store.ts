@@ -10,6 +10,9 @@ import {
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { type LockHost, RaftLock } from './raft-lock.js';
 
+/** The shortest TTL a key or lock gets on the Raft stores (ms); see `capabilities.ttl`. */
+export const MIN_TTL_MS = 3000;
+
 /**
  * What the embedded and the `raft://` stores share: every write is a command of the
  * replicated key space submitted as this store's client session, and locks are the state
@@ -20,8 +23,12 @@ export abstract class RaftCommandStore extends BaseStore implements LockHost {
     watch: true,
     watchTree: true,
     locks: true,
-    // The leader's lease clock checks every 25 ms; the revoke then commits like any write.
-    ttl: { minMs: 1, granularityMs: 250 },
+    // A lease must outlive a leader change and a busy leader: it is kept alive by proposals
+    // that the leader applies on its own event loop, and a new leader is elected 1–1.9 s after
+    // the old one goes quiet (default ticks). etcd's floor is 1.5 election timeouts; this is
+    // that for the longest default timeout (3 s). Shorter TTLs are rounded up to it. Expiry:
+    // the leader's lease clock checks every 25 ms; the revoke then commits like any write.
+    ttl: { minMs: MIN_TTL_MS, granularityMs: 250 },
     watchCoalesces: false,
     crossProcessWatch: true,
     maxValueBytes: MAX_VALUE_BYTES,

@@ -612,9 +612,10 @@ export class RaftDriver {
   private maybeSnapshot(): void {
     if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.snapshotEvery) return;
     const index = this.applied;
-    const image = recordChunks(imageChunks({ members: this.book.toJSON() }, this.sm), (parts) =>
-      this.observer.onSnapshotTaken?.(index, parts),
-    );
+    const chunks = imageChunks({ members: this.book.toJSON() }, this.sm);
+    // Streamed to the disk chunk by chunk; kept whole only for an observer that checks images.
+    const taken = this.observer.onSnapshotTaken?.bind(this.observer);
+    const image = taken ? recordChunks(chunks, (parts) => taken(index, parts)) : chunks;
     this.snapshotting = true;
     const confState = this.core.confStateAt(index);
     this.diskOp((done) => this.disk.saveSnapshot(index, confState, image, this.opts.keepEntries, done))(
