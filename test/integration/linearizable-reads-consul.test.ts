@@ -13,5 +13,5 @@ const dockerAvailable = await requireDocker();
 describe.skipIf(!dockerAvailable)('consul cluster under member faults', () => {
   it('keeps every get, put and compare-and-swap linearizable and loses no acknowledged write', async () => {
     await checkLinearizableReads({ kind: 'consul', backend: 'consul' });
-  }, 240_000);
+  }, 900_000); // a deadline against a hang: a busy machine starts the cluster slowly
 });
