@@ -76,6 +76,20 @@ export class Layout {
   }
 
   /**
+   * Nodes by hostname (`hostnames/<hostname>/<id>`, value: when it was written): an agent that
+   * registers reads its own hostname's few entries, never the whole node list.
+   */
+  get hostnames(): string {
+    return `${this.root}/hostnames`;
+  }
+  hostnameNodes(hostname: string): string {
+    return `${this.hostnames}/${hostname}`;
+  }
+  hostnameNode(hostname: string, id: string): string {
+    return `${this.hostnameNodes(hostname)}/${id}`;
+  }
+
+  /**
    * Heartbeats and task reports: one record per agent process (a batch of its nodes), written
    * by that process only and watched by the acting manager only.
    */

@@ -1,5 +1,14 @@
-import { InvalidArgumentError } from '../store/errors.js';
-import { DELETE, listRecords, readRecord, UNCHANGED, updateRecord, type Versioned } from './cas.js';
+import { InvalidArgumentError, isKVError } from '../store/errors.js';
+import { text } from '../store/values.js';
+import {
+  DELETE,
+  isConflict,
+  listRecords,
+  readRecord,
+  UNCHANGED,
+  updateRecord,
+  type Versioned,
+} from './cas.js';
 import type { Context } from './context.js';
 import { NodeNotDownError, NodeNotFoundError } from './errors.js';
 import { newId } from './ids.js';
@@ -105,6 +114,11 @@ export async function removeNode(ctx: Context, idOrHostname: string, force = fal
     if (current.state !== 'down' && !force) throw new NodeNotDownError(idOrHostname);
     return DELETE;
   });
+  // The record is gone (keys are ids): so is its hostname entry. A crash in between leaves an
+  // entry that registration skips and reconciliation deletes.
+  await ctx.store.delete(ctx.layout.hostnameNode(found.value.hostname, found.value.id)).catch((err) => {
+    if (!isKVError(err, 'KEY_NOT_FOUND')) throw err;
+  });
   await ctx.bump();
 }
 
@@ -119,19 +133,23 @@ export interface RegisterNodeOptions {
  * What an agent does when it starts: a node that is `down` with the same hostname is taken
  * over (a restarted worker comes back as itself, with its id; the manager marks it ready on its
  * first heartbeat); otherwise a new node is created `ready`.
+ *
+ * Cost: it reads only its hostname's entries (`hostnames/<hostname>/`, usually none or one), so
+ * a join storm of N agents is O(N) reads, not N listings of every node (O(N²): the limiter of
+ * issue 18's first 500-node runs). The entry is written before the node record, so every node
+ * this writes has one; reconciliation adds those of nodes written before the index existed.
  */
 export async function registerNode(ctx: Context, opts: RegisterNodeOptions): Promise<Node> {
   const hostname = checkHostname(opts.hostname);
   const labels = checkLabels(opts.labels);
   const now = new Date().toISOString();
-  for (const existing of await listNodes(ctx)) {
-    if (existing.value.hostname !== hostname || existing.value.state !== 'down') continue;
-    const taken = await updateRecord<Node>(ctx.store, existing.pair.key, (current) =>
-      current?.id === existing.value.id && current.state === 'down'
+  for (const id of await hostnameEntries(ctx, hostname)) {
+    const taken = await updateRecord<Node>(ctx.store, ctx.layout.node(id), (current) =>
+      current?.hostname === hostname && current.state === 'down'
         ? { ...current, addr: opts.addr, labels, heartbeatPeriodMs: opts.heartbeatPeriodMs }
         : UNCHANGED,
     );
-    if (taken?.id === existing.value.id && taken.state === 'down') return taken;
+    if (taken?.hostname === hostname && taken.state === 'down') return taken;
   }
   const node: Node = {
     id: newId(),
@@ -145,9 +163,57 @@ export async function registerNode(ctx: Context, opts: RegisterNodeOptions): Pro
     createdAt: now,
     stateSince: now,
   };
+  await ctx.store.put(ctx.layout.hostnameNode(hostname, node.id), now);
   await ctx.store.atomicPut(ctx.layout.node(node.id), JSON.stringify(node), null);
-  await ctx.bump();
+  // No bump: a new node unblocks no allocation (the manager's own watch of nodes sees it).
   return node;
+}
+
+/** Node ids under one hostname's entries. */
+async function hostnameEntries(ctx: Context, hostname: string): Promise<string[]> {
+  const dir = `${ctx.layout.hostnameNodes(hostname)}/`;
+  return (await ctx.store.list(ctx.layout.hostnameNodes(hostname)))
+    .filter((p) => p.key.startsWith(dir) && !p.key.slice(dir.length).includes('/'))
+    .map((p) => p.key.slice(dir.length));
+}
+
+/**
+ * Makes the hostname entries agree with the node records: adds the missing ones (nodes written
+ * before the index, or by a crashed remover's peer) and deletes those whose node is gone, once
+ * older than `staleAfterMs` (a registration writes its entry just before its node). Returns how
+ * many entries it changed.
+ */
+export async function reconcileHostnames(
+  ctx: Context,
+  staleAfterMs: number,
+  nowMs = Date.now(),
+): Promise<number> {
+  const entries = await ctx.store.list(ctx.layout.hostnames);
+  const nodes = await listNodes(ctx);
+  const ids = new Set(nodes.map((n) => n.value.id));
+  const indexed = new Set<string>();
+  let changed = 0;
+  const base = `${ctx.layout.hostnames}/`;
+  for (const pair of entries) {
+    const rest = pair.key.startsWith(base) ? pair.key.slice(base.length) : pair.key;
+    const id = rest.slice(rest.lastIndexOf('/') + 1);
+    if (ids.has(id)) {
+      indexed.add(id);
+      continue;
+    }
+    const writtenMs = Date.parse(text(pair));
+    if (Number.isFinite(writtenMs) && nowMs - writtenMs < staleAfterMs) continue;
+    await ctx.store.atomicDelete(pair.key, pair).catch((err) => {
+      if (!isConflict(err)) throw err;
+    });
+    changed++;
+  }
+  for (const { value: node } of nodes) {
+    if (indexed.has(node.id)) continue;
+    await ctx.store.put(ctx.layout.hostnameNode(node.hostname, node.id), node.createdAt);
+    changed++;
+  }
+  return changed;
 }
 
 function hasControlCharacter(text: string): boolean {

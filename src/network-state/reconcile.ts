@@ -4,6 +4,7 @@ import { CHUNK_BITS, type Claim, ClaimSpace } from './claim-space.js';
 import type { Context } from './context.js';
 import { type AddressSpace, type PoolEntry, parsePoolId } from './ipam.js';
 import { finishNetworkRemoval } from './networks.js';
+import { reconcileHostnames } from './nodes.js';
 import { toOffset } from './offset.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './records.js';
 import { finishServiceRemoval } from './services.js';
@@ -20,6 +21,8 @@ export interface ReconcileReport {
   finishedNetworks: number;
   /** Services left `removing`. */
   finishedServices: number;
+  /** Hostname entries added (nodes without one) or deleted (their node is gone). */
+  hostnameEntries: number;
 }
 
 /**
@@ -41,6 +44,7 @@ export async function reconcile(ctx: Context): Promise<ReconcileReport> {
     releasedPools: 0,
     finishedNetworks: 0,
     finishedServices: 0,
+    hostnameEntries: 0,
   };
   await ctx.retryLeftovers();
 
@@ -137,8 +141,10 @@ export async function reconcile(ctx: Context): Promise<ReconcileReport> {
   });
   if (vniGarbage.length > 0) report.freedVnis = await ctx.vxlan.space.release(vniGarbage);
 
-  const changed = Object.values(report).some((n) => n > 0);
-  if (changed) await ctx.bump();
+  const { hostnameEntries: _, ...freed } = report;
+  if (Object.values(freed).some((n) => n > 0)) await ctx.bump();
+  // Nodes are not allocation: their hostname entries change nothing an allocator waits for.
+  report.hostnameEntries = await reconcileHostnames(ctx, ctx.settings.abandonAfterMs);
   return report;
 }
 
