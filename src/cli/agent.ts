@@ -1,19 +1,23 @@
 import { parseArgs } from 'node:util';
 import { whenAborted } from '../discovery/signals.js';
 import { parsePairs } from '../network-state/cli/table.js';
+import { formatEndpoint } from '../store/endpoints.js';
 import { startAgent } from '../swarm/agent.js';
 import { processExecutor } from '../swarm/executors.js';
 import type { CliContext } from './context.js';
 import { parseDuration } from './discovery.js';
+import { readKeys } from './gossip.js';
 import { UsageError } from './kv.js';
 
 const usage =
-  'kvkit agent start --hostname NAME [--label K=V]... [--executor none|process] [--heartbeat 5s] [--addr IP] [--stop-grace 10s] [--prefix kvkit/network]';
+  'kvkit agent start --hostname NAME [--label K=V]... [--executor none|process] [--heartbeat 5s] [--addr IP] [--stop-grace 10s] [--prefix kvkit/network]\n' +
+  '                  [--gossip-bind HOST[:PORT] [--gossip-join HOST[:PORT]]... [--gossip-advertise HOST:PORT] [--gossip-keys-file FILE]]';
 
 /**
  * `kvkit agent start`: joins the Swarm as a worker node and runs what the manager assigns until
  * SIGINT/SIGTERM (then stops its tasks and leaves: the node is marked down at once). Prints
- * `node ID (HOSTNAME) joined` once registered.
+ * `node ID (HOSTNAME) joined` once registered. With `--gossip-bind` it also joins the gossip
+ * cluster (port 7946 by default, as Docker) and prints `gossip member ID on HOST:PORT`.
  */
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const [command, ...rest] = argv;
@@ -30,11 +34,32 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       'stop-grace': { type: 'string' },
       prefix: { type: 'string' },
       store: { type: 'string' },
+      'gossip-bind': { type: 'string' },
+      'gossip-join': { type: 'string', multiple: true },
+      'gossip-advertise': { type: 'string' },
+      'gossip-keys-file': { type: 'string' },
     },
   });
   if (positionals.length > 0 || !values.hostname) throw new UsageError(usage);
   if (values.executor !== 'none' && values.executor !== 'process')
     throw new UsageError(`--executor takes none or process\n${usage}`);
+  const bind = values['gossip-bind'];
+  if (
+    bind === undefined &&
+    (values['gossip-join'] || values['gossip-advertise'] || values['gossip-keys-file'])
+  )
+    throw new UsageError(`--gossip-join, --gossip-advertise and --gossip-keys-file need --gossip-bind\n${usage}`);
+  const keysFile = values['gossip-keys-file'];
+  const gossip =
+    bind === undefined
+      ? undefined
+      : {
+          bind,
+          ...(values['gossip-join'] ? { join: values['gossip-join'].flatMap((j) => j.split(',')) } : {}),
+          ...(values['gossip-advertise'] ? { advertise: values['gossip-advertise'] } : {}),
+          ...(keysFile ? { keys: readKeys(keysFile) } : {}),
+          logger: (line: string) => ctx.stderr(line),
+        };
   const store = await ctx.openStore();
   try {
     const agent = await startAgent(store, {
@@ -46,9 +71,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       ...(values['stop-grace'] ? { stopGraceMs: parseDuration(values['stop-grace'], '--stop-grace') } : {}),
       ...(values.addr ? { addr: values.addr } : {}),
       ...(values.prefix ? { prefix: values.prefix } : {}),
+      ...(gossip ? { gossip } : {}),
       onError: (err) => ctx.stderr(`kvkit: agent: ${(err as Error)?.message ?? String(err)}`),
     });
     ctx.stdout(`node ${agent.nodeId} (${agent.hostname}) joined`);
+    if (agent.gossip) ctx.stdout(`gossip member ${agent.gossip.name} on ${formatEndpoint(agent.gossip.address)}`);
     await whenAborted(ctx.signal);
     await agent.close();
     return 0;

@@ -143,7 +143,7 @@ async function runMember(
 }
 
 /** Keys, one a line (base64 or hex), primary first; the file's content is never printed. */
-function readKeys(file: string): Uint8Array[] {
+export function readKeys(file: string): Uint8Array[] {
   const lines = readFileSync(file, 'utf8')
     .split('\n')
     .map((l) => l.trim())

@@ -40,12 +40,17 @@ const withoutPrefix = (cidr: string): string => cidr.split('/')[0];
 /**
  * Keeps this member's entries equal to its running tasks: `update(tasks)` (synchronous, as
  * the agent's onRunningTasks hook calls it) queues the change; writes run one at a time, the
- * latest set winning. Networks with a task are joined; entries of tasks gone are deleted.
+ * latest set winning. Networks with a task are joined; entries of tasks gone are deleted; a
+ * network this publisher joined is left once its last task there is gone (as a Docker node
+ * leaves an overlay's NetworkDB when its last container on it stops), so the member learns
+ * only the networks it runs tasks on.
  */
 export class TaskPublisher {
   private latest: readonly GossipTask[] | null = null;
   private running: Promise<void> | null = null;
   private published = new Map<string, Set<string>>();
+  /** Networks joined by this publisher (not those the member was on already). */
+  private readonly joinedHere = new Set<string>();
 
   constructor(
     private readonly gossip: Gossip,
@@ -92,7 +97,10 @@ export class TaskPublisher {
       }
     }
     for (const [networkId, byTask] of wanted) {
-      await this.gossip.joinNetwork(networkId);
+      if (!this.joinedHere.has(networkId) && !this.isOn(networkId)) {
+        await this.gossip.joinNetwork(networkId);
+        this.joinedHere.add(networkId);
+      }
       for (const [taskId, entry] of byTask) {
         const value = encoder.encode(JSON.stringify(entry));
         const current = this.gossip.getEntry(networkId, TASK_TABLE, taskId);
@@ -106,6 +114,15 @@ export class TaskPublisher {
       }
     }
     this.published = new Map([...wanted].map(([id, byTask]) => [id, new Set(byTask.keys())]));
+    for (const networkId of [...this.joinedHere]) {
+      if (wanted.has(networkId)) continue;
+      this.joinedHere.delete(networkId);
+      await this.gossip.leaveNetwork(networkId);
+    }
+  }
+
+  private isOn(networkId: string): boolean {
+    return this.gossip.networks().some((n) => n.network === networkId && n.joined);
   }
 }
 

@@ -8,6 +8,8 @@
  * every period and whenever a task changes state. Only the acting manager watches that directory.
  */
 import { resilientWatch } from '../discovery/resilient-watch.js';
+import { AgentGossip, type AgentGossipOptions, checkAgentGossipOptions } from '../gossip/agent-gossip.js';
+import type { Gossip } from '../gossip/runtime/gossip.js';
 import { Layout } from '../network-state/layout.js';
 import { openNetworkState } from '../network-state/network-state.js';
 import { isTerminal, type Node, type TaskState } from '../network-state/types.js';
@@ -54,11 +56,18 @@ export interface AgentOptions {
    * will announce per network what runs on this node.
    */
   onRunningTasks?: (tasks: readonly AgentTask[]) => void;
+  /**
+   * Join the gossip cluster (Docker's NetworkDB on 7946): a member named after the node id, on
+   * each network the node runs tasks on, with one `endpoint_table` entry per running task and
+   * network (what `kvkit dns serve --gossip` answers from). Off when omitted.
+   */
+  gossip?: AgentGossipOptions;
 }
 
 /** One task as the agent sees it. */
 export interface AgentTask {
   id: string;
+  serviceId: string;
   service: string;
   slot: number;
   state: TaskState;
@@ -68,6 +77,8 @@ export interface AgentTask {
 export interface Agent extends AsyncDisposable {
   readonly nodeId: string;
   readonly hostname: string;
+  /** Its gossip member (with the `gossip` option), else null. */
+  readonly gossip: Gossip | null;
   /** The tasks it holds now. */
   tasks(): AgentTask[];
   /** Stops every task, tells the manager it left (the node is marked down at once), and stops. */
@@ -84,6 +95,7 @@ export async function startAgent(store: Store, opts: AgentOptions): Promise<Agen
     );
   }
   const executor = resolveExecutor(opts.executor);
+  const gossipOpts = opts.gossip === undefined ? undefined : checkAgentGossipOptions(opts.gossip);
   const layout = new Layout(opts.prefix ?? 'kvkit/network');
   const net = await openNetworkState(store, { prefix: layout.root });
   let node: Node;
@@ -99,6 +111,14 @@ export async function startAgent(store: Store, opts: AgentOptions): Promise<Agen
   }
   const agent = new RunningAgent(store, layout, node, executor, periodMs, opts);
   agent.start();
+  if (gossipOpts) {
+    try {
+      await agent.startGossip(gossipOpts);
+    } catch (err) {
+      await agent.close();
+      throw err;
+    }
+  }
   return agent;
 }
 
@@ -133,6 +153,8 @@ class RunningAgent implements Agent {
   readonly #beats: BeatWriter;
   #closed: Promise<void> | null = null;
   #runningKey = '';
+  #publishedKey = '';
+  #gossip: AgentGossip | null = null;
 
   constructor(
     store: Store,
@@ -162,9 +184,23 @@ class RunningAgent implements Agent {
     this.#watching = this.#watchAssignments().catch((err) => this.#opts.onError?.(err));
   }
 
+  get gossip(): Gossip | null {
+    return this.#gossip?.gossip ?? null;
+  }
+
+  async startGossip(opts: AgentGossipOptions): Promise<void> {
+    const onError = (err: unknown) => {
+      if (!this.#stop.signal.aborted) this.#opts.onError?.(err);
+    };
+    this.#gossip = await AgentGossip.start(this.nodeId, opts, onError);
+    this.#publishedKey = '';
+    this.#publish();
+  }
+
   tasks(): AgentTask[] {
     return [...this.#held.values()].map((h) => ({
       id: h.task.id,
+      serviceId: h.task.serviceId,
       service: h.task.service,
       slot: h.task.slot,
       state: h.state,
@@ -191,6 +227,8 @@ class RunningAgent implements Agent {
         if (!isTerminal(h.state)) await this.#shutdown(h, grace);
       }),
     );
+    this.#publish();
+    await this.#gossip?.leave().catch((err) => this.#opts.onError?.(err));
     await this.#beats.leave(this.nodeId);
   }
 
@@ -242,6 +280,7 @@ class RunningAgent implements Agent {
         this.#changed();
       });
     }
+    this.#publish();
   }
 
   /** Moves a task as far as its desired state allows, one step at a time. */
@@ -301,6 +340,7 @@ class RunningAgent implements Agent {
 
   #changed(): void {
     this.#beats.changed(this.nodeId);
+    this.#publish();
     const hook = this.#opts.onRunningTasks;
     if (!hook) return;
     const running = this.tasks().filter((t) => t.state === 'running');
@@ -308,6 +348,29 @@ class RunningAgent implements Agent {
     if (key === this.#runningKey) return;
     this.#runningKey = key;
     hook(running);
+  }
+
+  /**
+   * Tells gossip the tasks that may be in DNS: running and not told to shut down (the same rule
+   * as the Store's DNS records: a task scaled away leaves DNS before it stops, as moby does).
+   */
+  #publish(): void {
+    const gossip = this.#gossip;
+    if (!gossip) return;
+    const tasks = [...this.#held.values()]
+      .filter((h) => h.state === 'running' && h.task.desiredState !== 'shutdown')
+      .map((h) => ({
+        id: h.task.id,
+        serviceId: h.task.serviceId,
+        service: h.task.service,
+        slot: h.task.slot,
+        state: h.state,
+        networks: h.task.networks,
+      }));
+    const key = tasks.map((t) => t.id).join(',');
+    if (key === this.#publishedKey) return;
+    this.#publishedKey = key;
+    gossip.update(tasks);
   }
 
   /** What this node's heartbeat says about its tasks. */
