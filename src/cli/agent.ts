@@ -48,7 +48,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     bind === undefined &&
     (values['gossip-join'] || values['gossip-advertise'] || values['gossip-keys-file'])
   )
-    throw new UsageError(`--gossip-join, --gossip-advertise and --gossip-keys-file need --gossip-bind\n${usage}`);
+    throw new UsageError(
+      `--gossip-join, --gossip-advertise and --gossip-keys-file need --gossip-bind\n${usage}`,
+    );
   const keysFile = values['gossip-keys-file'];
   const gossip =
     bind === undefined
@@ -75,7 +77,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       onError: (err) => ctx.stderr(`kvkit: agent: ${(err as Error)?.message ?? String(err)}`),
     });
     ctx.stdout(`node ${agent.nodeId} (${agent.hostname}) joined`);
-    if (agent.gossip) ctx.stdout(`gossip member ${agent.gossip.name} on ${formatEndpoint(agent.gossip.address)}`);
+    if (agent.gossip)
+      ctx.stdout(`gossip member ${agent.gossip.name} on ${formatEndpoint(agent.gossip.address)}`);
     await whenAborted(ctx.signal);
     await agent.close();
     return 0;

@@ -8,8 +8,8 @@ import { parseEndpoint } from '../store/endpoints.js';
 import { InvalidArgumentError } from '../store/errors.js';
 import { withTimeout } from '../store/signals.js';
 import type { GossipConfig } from './core/config.js';
-import { checkKeys } from './runtime/keyring.js';
 import { type Gossip, startGossip } from './runtime/gossip.js';
+import { checkKeys } from './runtime/keyring.js';
 import { type GossipTask, TaskPublisher } from './service-records.js';
 
 /** Docker's gossip port (TCP and UDP 7946), used when an address has no port. */

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { run as agentCli } from '../../src/cli/agent.js';
-import { createStore } from '../../src/index.js';
 import { type Gossip, startGossip } from '../../src/gossip/index.js';
-import { GOSSIP_TASK_TABLE } from '../../src/index.js';
-import { startSwarm, type Swarm } from '../swarm/harness.js';
+import { createStore, GOSSIP_TASK_TABLE } from '../../src/index.js';
+import { type Swarm, startSwarm } from '../swarm/harness.js';
 import { eventually } from './member-processes.js';
 
 /** Short protocol periods so a test sees many rounds; verdicts never depend on them. */
@@ -111,7 +110,17 @@ describe('agents in the gossip cluster', () => {
     const keeper = await createStore(`memory://${name}`);
     try {
       const done = agentCli(
-        ['start', '--hostname', 'w7', '--heartbeat', '1s', '--gossip-bind', '127.0.0.1:0', '--gossip-join', addr(o)],
+        [
+          'start',
+          '--hostname',
+          'w7',
+          '--heartbeat',
+          '1s',
+          '--gossip-bind',
+          '127.0.0.1:0',
+          '--gossip-join',
+          addr(o),
+        ],
         {
           openStore: () => createStore(`memory://${name}`),
           stdout: (line) => out.push(line),
