@@ -1,17 +1,25 @@
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../discovery/dns/server.js';
 import { whenAborted } from '../discovery/signals.js';
+import { type Gossip, startGossip } from '../gossip/runtime/gossip.js';
 import { formatEndpoint } from '../store/endpoints.js';
+import type { Store } from '../store/types.js';
 import type { CliContext } from './context.js';
+import { readKeys } from './gossip.js';
 import { UsageError } from './kv.js';
 
 const usage =
-  'kvkit dns serve --listen HOST:PORT [--network NAME]... [--ttl SECONDS] [--upstream HOST:PORT]... [--prefix kvkit/network]';
+  'kvkit dns serve --listen HOST:PORT [--network NAME]... [--ttl SECONDS] [--upstream HOST:PORT]... [--prefix kvkit/network]\n' +
+  '                [--gossip --gossip-bind HOST[:PORT] [--gossip-join HOST[:PORT]]... [--gossip-advertise HOST:PORT]\n' +
+  '                 [--gossip-keys-file FILE] [--gossip-name NAME]]';
 
 /**
- * `kvkit dns serve`: the DNS server for services and tasks on the selected store. Prints
- * `listening on HOST:PORT` once the records are loaded and both sockets are bound, and serves
- * until SIGINT/SIGTERM.
+ * `kvkit dns serve`: the DNS server for services and tasks on the selected store — or, with
+ * `--gossip`, from the gossip tables the agents publish, as a member of the gossip cluster that
+ * never opens the store (names resolve while it is unreachable). Prints `listening on HOST:PORT`
+ * once the records are loaded and both sockets are bound, and serves until SIGINT/SIGTERM (then a
+ * gossip member leaves the cluster).
  */
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const [command, ...rest] = argv;
@@ -26,15 +34,47 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       upstream: { type: 'string', multiple: true },
       prefix: { type: 'string' },
       store: { type: 'string' },
+      gossip: { type: 'boolean' },
+      'gossip-bind': { type: 'string' },
+      'gossip-join': { type: 'string', multiple: true },
+      'gossip-advertise': { type: 'string' },
+      'gossip-keys-file': { type: 'string' },
+      'gossip-name': { type: 'string' },
     },
   });
   if (positionals.length > 0 || values.listen === undefined) throw new UsageError(usage);
   if (values.ttl !== undefined && !/^\d+$/.test(values.ttl))
     throw new UsageError(`--ttl takes whole seconds\n${usage}`);
-  const store = await ctx.openStore();
+  const gossipFlags = Object.keys(values).filter((k) => k.startsWith('gossip-'));
+  if (!values.gossip && gossipFlags.length > 0)
+    throw new UsageError(`--${gossipFlags[0]} needs --gossip\n${usage}`);
+  if (values.gossip && values['gossip-bind'] === undefined)
+    throw new UsageError(`--gossip needs --gossip-bind HOST[:PORT]\n${usage}`);
+  if (values.gossip && values.prefix !== undefined)
+    throw new UsageError(`--prefix is the store's; --gossip does not use the store\n${usage}`);
+  let source: { store: Store } | { gossip: Gossip };
+  let release: () => Promise<void>;
+  if (values.gossip) {
+    const keysFile = values['gossip-keys-file'];
+    const join = (values['gossip-join'] ?? []).flatMap((j) => j.split(','));
+    const gossip = await startGossip({
+      name: values['gossip-name'] ?? `dns-${hostname()}-${process.pid}`.slice(0, 64),
+      bind: values['gossip-bind'] as string,
+      ...(join.length > 0 ? { join } : {}),
+      ...(values['gossip-advertise'] ? { advertise: values['gossip-advertise'] } : {}),
+      ...(keysFile ? { keys: readKeys(keysFile) } : {}),
+      logger: (line) => ctx.stderr(line),
+    });
+    source = { gossip };
+    release = () => gossip.leave();
+  } else {
+    const store = await ctx.openStore();
+    source = { store };
+    release = () => store.close();
+  }
   try {
     await using dns = await startDnsServer({
-      store,
+      ...source,
       listen: values.listen,
       ...(values.network ? { networks: values.network } : {}),
       ...(values.ttl !== undefined ? { ttl: Number(values.ttl) } : {}),
@@ -46,6 +86,6 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     await whenAborted(ctx.signal);
     return 0;
   } finally {
-    await store.close();
+    await release();
   }
 }

@@ -4,13 +4,11 @@
  * records from its local table, so names resolve while the Store is unreachable.
  */
 
-import type { DnsService } from '../discovery/dns/records.js';
-import type { DnsRecordFeed } from '../discovery/dns/server.js';
-import { InvalidArgumentError } from '../store/errors.js';
 import type { Gossip } from './runtime/gossip.js';
+import { encodeTaskEntry, TASK_TABLE, type TaskEntry } from './task-entry.js';
 
-/** The table task entries live in (libnetwork's name). */
-export const TASK_TABLE = 'endpoint_table';
+export { gossipDnsFeed, servicesFromGossip } from '../discovery/dns/gossip-records.js';
+export { TASK_TABLE };
 
 /** A task as an agent knows it (swarm's AgentTask fits: `onRunningTasks: (ts) => publisher.update(ts)`). */
 export interface GossipTask {
@@ -23,17 +21,6 @@ export interface GossipTask {
   networks: { networkId: string; network: string; addresses: string[]; vip?: string }[];
 }
 
-/** What one entry holds (JSON, keyed by task id). */
-interface TaskEntry {
-  serviceId: string;
-  service: string;
-  slot: number;
-  network: string;
-  addresses: string[];
-  vip?: string;
-}
-
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const withoutPrefix = (cidr: string): string => cidr.split('/')[0];
 
@@ -102,7 +89,7 @@ export class TaskPublisher {
         this.joinedHere.add(networkId);
       }
       for (const [taskId, entry] of byTask) {
-        const value = encoder.encode(JSON.stringify(entry));
+        const value = encodeTaskEntry(entry);
         const current = this.gossip.getEntry(networkId, TASK_TABLE, taskId);
         if (current === null || decoder.decode(current) !== decoder.decode(value))
           await this.gossip.setEntry(networkId, TASK_TABLE, taskId, value);
@@ -124,84 +111,4 @@ export class TaskPublisher {
   private isOn(networkId: string): boolean {
     return this.gossip.networks().some((n) => n.network === networkId && n.joined);
   }
-}
-
-function parseEntry(value: Uint8Array): TaskEntry | null {
-  try {
-    const e = JSON.parse(decoder.decode(value)) as TaskEntry;
-    const ok =
-      typeof e.serviceId === 'string' &&
-      typeof e.service === 'string' &&
-      Number.isInteger(e.slot) &&
-      typeof e.network === 'string' &&
-      Array.isArray(e.addresses) &&
-      e.addresses.every((a) => typeof a === 'string') &&
-      (e.vip === undefined || typeof e.vip === 'string');
-    return ok ? e : null;
-  } catch {
-    return null;
-  }
-}
-
-/** DNS services from the task entries this member holds on `networkIds` (malformed entries skipped). */
-export function servicesFromGossip(gossip: Gossip, networkIds: readonly string[]): DnsService[] {
-  const services = new Map<string, DnsService>();
-  for (const networkId of networkIds) {
-    for (const { key: taskId, value } of gossip.entries(networkId, TASK_TABLE)) {
-      const e = parseEntry(value);
-      if (!e) continue;
-      let s = services.get(e.serviceId);
-      if (!s) {
-        s = { id: e.serviceId, name: e.service, endpointMode: 'dnsrr', vips: [], tasks: [], createdAt: '' };
-        services.set(e.serviceId, s);
-      }
-      if (e.vip && !s.vips.some((v) => v.networkId === networkId)) {
-        s.endpointMode = 'vip';
-        s.vips.push({ network: e.network, networkId, address: e.vip });
-      }
-      const addresses = e.addresses.map((address) => ({ network: e.network, networkId, address }));
-      const task = s.tasks.find((t) => t.id === taskId);
-      if (task) task.addresses.push(...addresses);
-      else s.tasks.push({ id: taskId, slot: e.slot, addresses });
-    }
-  }
-  return [...services.values()];
-}
-
-/**
- * A DNS record feed (for startDnsServer's `feed`) from the gossip table: joins each network
- * (only members of a network learn its entries) and yields the services again after every
- * change, coalesced.
- */
-export function gossipDnsFeed(gossip: Gossip, networkIds: readonly string[]): DnsRecordFeed {
-  if (networkIds.length === 0) throw new InvalidArgumentError('gossipDnsFeed needs at least one network id');
-  return async function* feed(signal, onError) {
-    for (const id of networkIds) await gossip.joinNetwork(id);
-    let wake: (() => void) | null = null;
-    let changed = true;
-    const notify = (): void => {
-      changed = true;
-      wake?.();
-    };
-    signal.addEventListener('abort', notify, { once: true });
-    const watches = networkIds.map(async (id) => {
-      try {
-        for await (const _ of gossip.watch(id, TASK_TABLE, { signal })) notify();
-      } catch (err) {
-        if (!signal.aborted) onError(err);
-      }
-    });
-    try {
-      while (!signal.aborted) {
-        if (!changed) await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        if (signal.aborted) break;
-        changed = false;
-        yield servicesFromGossip(gossip, networkIds);
-      }
-    } finally {
-      signal.removeEventListener('abort', notify);
-      await Promise.allSettled(watches);
-    }
-  };
 }

@@ -1,3 +1,4 @@
+import type { Gossip } from '../../gossip/runtime/gossip.js';
 import { NetworkState } from '../../network-state/network-state.js';
 import { type Endpoint, parseEndpoint } from '../../store/endpoints.js';
 import { InvalidArgumentError } from '../../store/errors.js';
@@ -5,6 +6,7 @@ import { withTimeout } from '../../store/signals.js';
 import type { Store } from '../../store/types.js';
 import { resilientWatch } from '../resilient-watch.js';
 import { Forwarder, parseUpstreams } from './forwarder.js';
+import { gossipDnsFeed } from './gossip-records.js';
 import { type DnsService, RecordBuilder } from './records.js';
 import { Responder } from './responder.js';
 import { DnsSockets } from './sockets.js';
@@ -25,9 +27,14 @@ export type DnsRecordFeed = (
 ) => AsyncIterable<DnsService[]>;
 
 export interface DnsServerOptions {
-  /** The store holding network state; records follow its watch. Give this or `feed`. */
+  /** The store holding network state; records follow its watch. Give one of `store`, `gossip`, `feed`. */
   store?: Store;
-  /** Any other source of records (instead of `store`). */
+  /**
+   * A gossip member: records from its `endpoint_table`s (what agents publish), on every network
+   * of the cluster, so names resolve while the Store is unreachable. The member is the caller's.
+   */
+  gossip?: Gossip;
+  /** Any other source of records. */
   feed?: DnsRecordFeed;
   /** `HOST:PORT` (an IP address; port 0 picks a free one), the same port for UDP and TCP. */
   listen: string;
@@ -143,8 +150,10 @@ interface Valid {
 function validate(opts: DnsServerOptions): Valid {
   if (opts === null || typeof opts !== 'object')
     throw new InvalidArgumentError('startDnsServer needs options');
-  if ((opts.store === undefined) === (opts.feed === undefined))
-    throw new InvalidArgumentError('startDnsServer needs either a store or a feed');
+  if ([opts.store, opts.gossip, opts.feed].filter((o) => o !== undefined).length !== 1)
+    throw new InvalidArgumentError('startDnsServer needs one of store, gossip or feed');
+  if (opts.gossip !== undefined && typeof opts.gossip?.entries !== 'function')
+    throw new InvalidArgumentError('startDnsServer: gossip is not a gossip member');
   if (opts.store !== undefined && typeof opts.store?.watchTree !== 'function')
     throw new InvalidArgumentError('startDnsServer: store is not a Store');
   if (typeof opts.listen !== 'string')
@@ -166,7 +175,11 @@ function validate(opts: DnsServerOptions): Valid {
       `startTimeoutMs must be a positive number of ms, got ${String(startTimeoutMs)}`,
     );
   return {
-    feed: opts.feed ?? networkStateFeed(opts.store as Store, opts.prefix ?? DEFAULT_NETWORK_PREFIX),
+    feed:
+      opts.feed ??
+      (opts.gossip
+        ? gossipDnsFeed(opts.gossip)
+        : networkStateFeed(opts.store as Store, opts.prefix ?? DEFAULT_NETWORK_PREFIX)),
     listen,
     networks: opts.networks,
     ttlSeconds,
