@@ -125,7 +125,17 @@ export function decodeAgentRecord(value: unknown): AgentRecord | null {
 }
 
 export function encodeAssignment(tasks: AssignedTask[]): string {
-  return JSON.stringify({ v: 1, tasks });
+  return joinAssignment(tasks.map(encodeAssignedTask));
+}
+
+/** One task of an assignment record, encoded (the manager keeps these per task record). */
+export function encodeAssignedTask(task: AssignedTask): string {
+  return JSON.stringify(task);
+}
+
+/** The assignment record of tasks already encoded: the same text as `encodeAssignment` of them. */
+export function joinAssignment(encodedTasks: readonly string[]): string {
+  return `{"v":1,"tasks":[${encodedTasks.join(',')}]}`;
 }
 
 /** The tasks of an assignment record; null when it is not one. Bad entries are dropped. */
