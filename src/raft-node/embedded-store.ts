@@ -95,8 +95,16 @@ export class RaftEmbeddedStore extends RaftCommandStore {
   protected doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
     return this.#watch(signal, (channel) => {
       channel.push(this.sm.list(dir));
+      // One list per turn of the event loop, not per applied entry: listing N keys for each of
+      // N writes was O(N²) inside the apply path (issue 18's 4,700-node join storm).
+      let listing = false;
       return this.sm.onChange((events) => {
-        if (events.some((e) => isUnder(e.key, dir))) channel.push(this.sm.list(dir));
+        if (listing || !events.some((e) => isUnder(e.key, dir))) return;
+        listing = true;
+        setImmediate(() => {
+          listing = false;
+          channel.push(this.sm.list(dir));
+        });
       });
     });
   }

@@ -107,7 +107,8 @@ export class RaftClientStore extends RaftCommandStore {
   }
 
   protected doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
-    const channel = new Channel<KVPair[]>({ signal, onEnd: () => stop() });
+    // Latest only: a reader slower than the changes sorts the newest full list, not each one.
+    const channel = new Channel<KVPair[]>({ signal, latestOnly: true, onEnd: () => stop() });
     const tree = new Map<string, KVPair>();
     let after: number | undefined;
     const stop = this.#conn.stream(
