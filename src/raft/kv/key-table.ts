@@ -1,19 +1,31 @@
+import { SlotMap } from './slot-map.js';
+
 /**
- * The stored keys of the replicated key space, packed for a million keys in a few hundred MB:
- * a Map from key to a slot number, the slot's revisions and lease in typed arrays, and every
- * value copied into shared slabs of memory. A value therefore never keeps alive the buffer it
- * arrived in (a network frame, a log entry: ~260 bytes more per 100-byte value), and a key
- * costs one Map entry, its string and ~40 bytes instead of three objects.
+ * The stored keys of the replicated key space, packed for a million keys in a couple of
+ * hundred MB and with no pause as it grows: each key has a slot (`SlotMap`: key → slot, in
+ * typed arrays, growing a small shard at a time); a slot's revisions, lease and where its
+ * value lies are columns of fixed-size pages of typed arrays (a new page when full, nothing
+ * ever copied to grow); every value is copied into shared slabs of memory. A value therefore
+ * never keeps alive the buffer it arrived in (a network frame, a log entry: ~260 bytes more
+ * per 100-byte value), and a key costs its string and ~80 bytes, with no object per key.
  *
  * Values handed out (`value()`) are views into a slab: callers must not write to them (the
  * Store contract hands values out read-only). A slab whose live bytes drop below a quarter is
  * emptied by moving its live values into the current slab; views handed out earlier keep the
- * old slab alive and unchanged, so they stay valid.
+ * old slab alive and unchanged, so they stay valid. Each value in a slab is preceded by its
+ * slot and length (8 bytes), so emptying a slab needs no list of what it holds.
  */
 
 const SLAB_BYTES = 1024 * 1024;
 /** Values at least this large get a slab of their own (no copying when slabs are emptied). */
 const OWN_SLAB_BYTES = 64 * 1024;
+/** Bytes before each value in a slab: u32 slot, u32 length (little-endian). */
+const VALUE_HEADER = 8;
+/** Values up to this size are copied byte by byte (cheaper than making a view to copy from). */
+const SMALL_COPY = 256;
+const PAGE_BITS = 14;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SLOTS - 1;
 
 export interface KeyRecord {
   value: Uint8Array;
@@ -25,77 +37,89 @@ export interface KeyRecord {
   lease: number;
 }
 
+/** The columns of PAGE_SLOTS slots. */
+interface Page {
+  /** Per slot: revision of the last change, creation revision, lease. */
+  revs: Float64Array;
+  /** Per slot: slab id (-1: none), offset of the value in it, value length. */
+  where: Int32Array;
+}
+
 interface Slab {
   bytes: Uint8Array;
-  /** Bytes handed out so far (values are appended). */
+  /** Bytes handed out so far (headers and values are appended). */
   used: number;
-  /** Bytes still referenced by a slot. */
+  /** Bytes (headers included) still referenced by a slot. */
   live: number;
-  /** Slots written into this slab, as pairs (slot, offset); stale pairs are skipped. */
-  slots: number[];
 }
 
 export class KeyTable {
-  readonly #slots = new Map<string, number>();
-  #mod = new Float64Array(1024);
-  #create = new Float64Array(1024);
-  #lease = new Float64Array(1024);
-  #slabOf = new Int32Array(1024);
-  #offset = new Uint32Array(1024);
-  #length = new Uint32Array(1024);
+  readonly #slots = new SlotMap();
+  #pages: Page[] = [];
   #free: number[] = [];
   #nextSlot = 0;
   #slabs: (Slab | null)[] = [];
+  /** Ids of emptied slabs, for reuse (the list does not grow without bound). */
+  #freeSlabIds: number[] = [];
   #current = -1;
 
   get size(): number {
     return this.#slots.size;
   }
 
+  /** The most keys one insert had to re-place in the key → slot tables (see SlotMap). */
+  get largestRebuild(): number {
+    return this.#slots.largestRebuild;
+  }
+
+  /** Makes room for `n` keys (restoring an image of known size: no table rebuild until then). */
+  reserve(n: number): void {
+    this.#slots.reserve(n);
+  }
+
   has(key: string): boolean {
-    return this.#slots.has(key);
+    return this.#slots.get(key) >= 0;
   }
 
   get(key: string): KeyRecord | undefined {
     const slot = this.#slots.get(key);
-    if (slot === undefined) return undefined;
-    return {
-      value: this.#view(slot),
-      mod: this.#mod[slot],
-      create: this.#create[slot],
-      lease: this.#lease[slot],
-    };
+    if (slot < 0) return undefined;
+    const revs = this.#page(slot).revs;
+    const i = 3 * (slot & PAGE_MASK);
+    return { value: this.#view(slot), mod: revs[i], create: revs[i + 1], lease: revs[i + 2] };
   }
 
   /** The key's slot (an internal number, valid until the key is deleted), or undefined. */
   slot(key: string): number | undefined {
-    return this.#slots.get(key);
+    const slot = this.#slots.get(key);
+    return slot < 0 ? undefined : slot;
   }
 
   slotMod(slot: number): number {
-    return this.#mod[slot];
+    return this.#page(slot).revs[3 * (slot & PAGE_MASK)];
   }
 
   slotCreate(slot: number): number {
-    return this.#create[slot];
+    return this.#page(slot).revs[3 * (slot & PAGE_MASK) + 1];
   }
 
   slotLease(slot: number): number {
-    return this.#lease[slot];
+    return this.#page(slot).revs[3 * (slot & PAGE_MASK) + 2];
   }
 
   slotValueLength(slot: number): number {
-    return this.#length[slot];
+    return this.#page(slot).where[3 * (slot & PAGE_MASK) + 2];
   }
 
   /** Copies a slot's value into `target` at `at` (no view made). */
   copySlotValue(slot: number, target: Uint8Array, at: number): void {
-    const slab = this.#slabs[this.#slabOf[slot]] as Slab;
-    const from = this.#offset[slot];
-    target.set(slab.bytes.subarray(from, from + this.#length[slot]), at);
+    const where = this.#page(slot).where;
+    const i = 3 * (slot & PAGE_MASK);
+    const bytes = (this.#slabs[where[i]] as Slab).bytes;
+    copyBytes(bytes, where[i + 1], where[i + 2], target, at);
   }
 
-  /** Writes a key whose value is `src[start, start + length)` (copied). */
+  /** Writes a key whose value is `src[start, start + length)` (copied; no view of `src` made). */
   setFrom(
     key: string,
     src: Uint8Array,
@@ -105,49 +129,45 @@ export class KeyTable {
     create: number,
     lease: number,
   ): void {
-    this.set(key, { value: src.subarray(start, start + length), mod, create, lease });
+    const slot = this.#slotFor(key);
+    const revs = this.#page(slot).revs;
+    const i = 3 * (slot & PAGE_MASK);
+    revs[i] = mod;
+    revs[i + 1] = create;
+    revs[i + 2] = lease;
+    this.#store(slot, src, start, length);
   }
 
   /** The key's value (a read-only view), or undefined. */
   value(key: string): Uint8Array | undefined {
     const slot = this.#slots.get(key);
-    return slot === undefined ? undefined : this.#view(slot);
+    return slot < 0 ? undefined : this.#view(slot);
   }
 
   mod(key: string): number | undefined {
     const slot = this.#slots.get(key);
-    return slot === undefined ? undefined : this.#mod[slot];
+    return slot < 0 ? undefined : this.slotMod(slot);
   }
 
   lease(key: string): number {
     const slot = this.#slots.get(key);
-    return slot === undefined ? 0 : this.#lease[slot];
+    return slot < 0 ? 0 : this.slotLease(slot);
   }
 
   /** Writes a key, copying `value` into a slab. */
   set(key: string, record: KeyRecord): void {
-    let slot = this.#slots.get(key);
-    if (slot === undefined) {
-      slot = this.#allocSlot();
-      this.#slots.set(key, slot);
-    } else {
-      this.#release(slot);
-    }
-    this.#mod[slot] = record.mod;
-    this.#create[slot] = record.create;
-    this.#lease[slot] = record.lease;
-    this.#store(slot, record.value);
+    const { value } = record;
+    this.setFrom(key, value, 0, value.byteLength, record.mod, record.create, record.lease);
   }
 
   setLease(key: string, lease: number): void {
     const slot = this.#slots.get(key);
-    if (slot !== undefined) this.#lease[slot] = lease;
+    if (slot >= 0) this.#page(slot).revs[3 * (slot & PAGE_MASK) + 2] = lease;
   }
 
   delete(key: string): boolean {
-    const slot = this.#slots.get(key);
-    if (slot === undefined) return false;
-    this.#slots.delete(key);
+    const slot = this.#slots.delete(key);
+    if (slot < 0) return false;
     this.#release(slot);
     this.#free.push(slot);
     return true;
@@ -155,13 +175,15 @@ export class KeyTable {
 
   clear(): void {
     this.#slots.clear();
+    this.#pages = [];
     this.#free = [];
     this.#nextSlot = 0;
     this.#slabs = [];
+    this.#freeSlabIds = [];
     this.#current = -1;
   }
 
-  /** Bytes held by slabs (live values and holes). */
+  /** Bytes held by slabs (live values, their headers and holes). */
   get slabBytes(): number {
     let total = 0;
     for (const slab of this.#slabs) if (slab) total += slab.bytes.byteLength;
@@ -170,63 +192,67 @@ export class KeyTable {
 
   // ---- slots ----
 
-  #allocSlot(): number {
-    const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
-    const slot = this.#nextSlot++;
-    if (slot >= this.#mod.length) this.#grow(this.#mod.length * 2);
-    return slot;
+  #page(slot: number): Page {
+    return this.#pages[slot >>> PAGE_BITS];
   }
 
-  #grow(capacity: number): void {
-    const grow = <T extends Float64Array | Int32Array | Uint32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
-    this.#mod = grow(this.#mod, (n) => new Float64Array(n));
-    this.#create = grow(this.#create, (n) => new Float64Array(n));
-    this.#lease = grow(this.#lease, (n) => new Float64Array(n));
-    this.#slabOf = grow(this.#slabOf, (n) => new Int32Array(n));
-    this.#offset = grow(this.#offset, (n) => new Uint32Array(n));
-    this.#length = grow(this.#length, (n) => new Uint32Array(n));
+  /** The key's slot, its old value released; or a new slot for it. */
+  #slotFor(key: string): number {
+    const held = this.#slots.get(key);
+    if (held >= 0) {
+      this.#release(held);
+      return held;
+    }
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      slot = this.#nextSlot++;
+      if (slot >>> PAGE_BITS === this.#pages.length) {
+        this.#pages.push({ revs: new Float64Array(3 * PAGE_SLOTS), where: new Int32Array(3 * PAGE_SLOTS) });
+      }
+    }
+    this.#slots.add(key, slot);
+    return slot;
   }
 
   // ---- values ----
 
   #view(slot: number): Uint8Array {
-    const slab = this.#slabs[this.#slabOf[slot]] as Slab;
-    const at = this.#offset[slot];
-    return slab.bytes.subarray(at, at + this.#length[slot]);
+    const where = this.#page(slot).where;
+    const i = 3 * (slot & PAGE_MASK);
+    const at = where[i + 1];
+    return (this.#slabs[where[i]] as Slab).bytes.subarray(at, at + where[i + 2]);
   }
 
-  #store(slot: number, value: Uint8Array): void {
-    const length = value.byteLength;
+  /** Copies `src[start, start + length)` into a slab as `slot`'s value. */
+  #store(slot: number, src: Uint8Array, start: number, length: number): void {
+    const need = VALUE_HEADER + length;
     let id: number;
     if (length >= OWN_SLAB_BYTES) {
-      id = this.#newSlab(length);
+      id = this.#newSlab(need);
     } else {
       const current = this.#current >= 0 ? this.#slabs[this.#current] : null;
-      if (!current || current.used + length > current.bytes.byteLength)
-        this.#current = this.#newSlab(SLAB_BYTES);
+      if (!current || current.used + need > current.bytes.byteLength) this.#current = this.#newSlab(SLAB_BYTES);
       id = this.#current;
     }
     const slab = this.#slabs[id] as Slab;
-    const at = slab.used;
-    slab.bytes.set(value, at);
-    slab.used += length;
-    slab.live += length;
-    slab.slots.push(slot, at);
-    this.#slabOf[slot] = id;
-    this.#offset[slot] = at;
-    this.#length[slot] = length;
+    const bytes = slab.bytes;
+    const head = slab.used;
+    writeU32(bytes, head, slot);
+    writeU32(bytes, head + 4, length);
+    copyBytes(src, start, length, bytes, head + VALUE_HEADER);
+    slab.used += need;
+    slab.live += need;
+    const where = this.#page(slot).where;
+    const i = 3 * (slot & PAGE_MASK);
+    where[i] = id;
+    where[i + 1] = head + VALUE_HEADER;
+    where[i + 2] = length;
   }
 
   #newSlab(size: number): number {
-    const slab: Slab = { bytes: new Uint8Array(size), used: 0, live: 0, slots: [] };
-    // Reuse the id of an emptied slab so the list does not grow without bound.
-    const id = this.#slabs.indexOf(null);
-    if (id >= 0) {
+    const slab: Slab = { bytes: new Uint8Array(size), used: 0, live: 0 };
+    const id = this.#freeSlabIds.pop();
+    if (id !== undefined) {
       this.#slabs[id] = slab;
       return id;
     }
@@ -236,26 +262,57 @@ export class KeyTable {
 
   /** The slot's value is no longer needed; empties its slab when that is mostly holes. */
   #release(slot: number): void {
-    const id = this.#slabOf[slot];
+    const where = this.#page(slot).where;
+    const i = 3 * (slot & PAGE_MASK);
+    const id = where[i];
     const slab = this.#slabs[id] as Slab;
-    slab.live -= this.#length[slot];
-    this.#slabOf[slot] = -1;
+    slab.live -= VALUE_HEADER + where[i + 2];
+    where[i] = -1;
     if (id === this.#current) return;
-    if (slab.live === 0) this.#slabs[id] = null;
+    if (slab.live === 0) this.#dropSlab(id);
     else if (slab.live * 4 < slab.used && slab.used >= SLAB_BYTES / 2) this.#empty(id);
+  }
+
+  #dropSlab(id: number): void {
+    this.#slabs[id] = null;
+    this.#freeSlabIds.push(id);
   }
 
   /** Moves a sparse slab's live values into the current slab (at most a quarter slab of copying). */
   #empty(id: number): void {
     const slab = this.#slabs[id] as Slab;
-    const pairs = slab.slots;
-    for (let i = 0; i < pairs.length; i += 2) {
-      const slot = pairs[i];
-      const at = pairs[i + 1];
-      if (this.#slabOf[slot] !== id || this.#offset[slot] !== at) continue;
-      this.#store(slot, slab.bytes.subarray(at, at + this.#length[slot]));
+    const bytes = slab.bytes;
+    for (let head = 0; head < slab.used; ) {
+      const slot = readU32(bytes, head);
+      const length = readU32(bytes, head + 4);
+      const at = head + VALUE_HEADER;
+      head = at + length;
+      const where = this.#page(slot).where;
+      const i = 3 * (slot & PAGE_MASK);
+      // A stale copy: the slot was rewritten (elsewhere or later in this slab) or deleted.
+      if (where[i] !== id || where[i + 1] !== at) continue;
+      this.#store(slot, bytes, at, length);
     }
-    // Only now: a new slab made while moving must not take this id (stale pairs would match it).
-    this.#slabs[id] = null;
+    // Only now: a new slab made while moving must not take this id (stale headers would match it).
+    this.#dropSlab(id);
   }
+}
+
+function copyBytes(src: Uint8Array, from: number, length: number, target: Uint8Array, at: number): void {
+  if (length <= SMALL_COPY) {
+    for (let k = 0; k < length; k++) target[at + k] = src[from + k];
+  } else {
+    target.set(src.subarray(from, from + length), at);
+  }
+}
+
+function writeU32(bytes: Uint8Array, at: number, n: number): void {
+  bytes[at] = n;
+  bytes[at + 1] = n >>> 8;
+  bytes[at + 2] = n >>> 16;
+  bytes[at + 3] = n >>> 24;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }

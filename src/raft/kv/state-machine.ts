@@ -480,6 +480,8 @@ export class KvStateMachine implements ReplicatedStateMachine {
             throw new SnapshotImageError(`snapshot image version ${String(h?.v)} is not ${IMAGE_VERSION}`);
           }
           header = h;
+          // Every key's slot made room for at once: no table grows while the image is read.
+          if (Number.isSafeInteger(h.keys) && h.keys > 0) keys.reserve(Math.min(h.keys, 1 << 26));
           for (const [id, ttlMs] of header.leases)
             leases.set(id, { ttlMs, implicit: false, keys: new Set() });
           for (const [key, holder, queue] of header.locks) locks.set(key, { holder, queue });
