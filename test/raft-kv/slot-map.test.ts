@@ -20,7 +20,7 @@ function checkAgainstMap(ops: [boolean, number][], keyOf: (n: number) => string)
       expect(slot).toBe(model.get(key) ?? -1);
       if (slot >= 0) freeSlots.push(slot);
       model.delete(key);
-      expect(map.keyOf(slot >= 0 ? slot : 0) === key).toBe(false);
+      expect(map.keyOf(Math.max(slot, 0)) === key).toBe(false);
     }
   }
   expect(map.size).toBe(model.size);

@@ -231,7 +231,8 @@ export class KeyTable {
       id = this.#newSlab(need);
     } else {
       const current = this.#current >= 0 ? this.#slabs[this.#current] : null;
-      if (!current || current.used + need > current.bytes.byteLength) this.#current = this.#newSlab(SLAB_BYTES);
+      if (!current || current.used + need > current.bytes.byteLength)
+        this.#current = this.#newSlab(SLAB_BYTES);
       id = this.#current;
     }
     const slab = this.#slabs[id] as Slab;
