@@ -13,6 +13,8 @@ export interface EmbeddedStoreOptions {
   prefix?: string;
   /** How long a call keeps retrying through elections before NOT_REACHABLE. Default 10,000 ms. */
   connectTimeoutMs?: number;
+  /** The node's largest value (VALUE_TOO_LARGE above); default MAX_VALUE_BYTES (1 MiB). */
+  maxValueBytes?: number;
 }
 
 /** How long one proposal attempt may take before it is retried with the same sequence number. */
@@ -32,7 +34,7 @@ export class RaftEmbeddedStore extends RaftCommandStore {
   #seq = 0;
 
   constructor(replica: Replica, sm: KvStateMachine, options: EmbeddedStoreOptions = {}) {
-    super(options.prefix);
+    super(options.prefix, options.maxValueBytes);
     this.replica = replica;
     this.sm = sm;
     this.#timeoutMs = options.connectTimeoutMs ?? 10_000;

@@ -121,7 +121,7 @@ export async function startRaftNode(opts: RaftNodeOptions): Promise<RaftNode> {
   // What the Stores and the client port call: counted for the metrics when they are on.
   const served: Replica = observability ? observability.instrument(replica) : replica;
   const clock = new LeaseExpiryClock(replica, sm);
-  const store = createEmbeddedStore(served, sm);
+  const store = createEmbeddedStore(served, sm, { maxValueBytes });
   let server: ClientServer | null = null;
   let metricsAddr: string | null = null;
   try {
@@ -195,7 +195,9 @@ class RunningNode implements RaftNode {
   }
 
   openStore(): Store {
-    return createEmbeddedStore(this.served, this.sm);
+    return createEmbeddedStore(this.served, this.sm, {
+      maxValueBytes: this.store.capabilities.maxValueBytes,
+    });
   }
 
   get admin(): ClusterAdmin {

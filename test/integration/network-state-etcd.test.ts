@@ -19,7 +19,10 @@ describe.skipIf(!dockerAvailable)('network state on etcd, four processes', () =>
   let store: Store;
 
   beforeAll(async () => {
-    server = await startServer('etcd');
+    // etcd gives up on a proposal it has not applied within 5 s + 2 election timeouts ("etcdserver:
+    // request timed out", 7 s by default): with both cores busy its fsyncs stalled that long. A
+    // 5 s election timeout makes that 15 s (and the lease floor 7.5 s); one member, no elections.
+    server = await startServer('etcd', { args: ['--heartbeat-interval=500', '--election-timeout=5000'] });
     store = await createStore({
       backend: 'etcd',
       endpoints: [server.endpoint],

@@ -376,7 +376,8 @@ async function startError(
 async function createContainer(
   tc: Testcontainers,
   kind: ServerKind,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  args: string[],
 ): Promise<{ started: StartedTestContainer; endpoint: string }> {
   const spec = specFor(kind);
   for (let attempt = 1; ; attempt++) {
@@ -395,7 +396,7 @@ async function createContainer(
       })
       .withWaitStrategy(probeWaitStrategy(kind, endpoint, signal))
       .withStartupTimeout(READY_TIMEOUT_MS);
-    if (spec.command) container.withCommand(spec.command(hostPort));
+    if (spec.command) container.withCommand([...spec.command(hostPort), ...args]);
     try {
       const started = await (container as GenericContainerClass).start();
       return { started, endpoint };
@@ -431,12 +432,15 @@ function isGone(error: unknown): boolean {
 /** Starts a server of `kind` in a fresh container; resolves once it serves requests. */
 export async function startServer(
   kind: ServerKind,
-  opts: { signal?: AbortSignal } = {},
+  opts: {
+    signal?: AbortSignal /** Appended to the server's command line (etcd flags, …). */;
+    args?: string[];
+  } = {},
 ): Promise<RunningServer> {
   const { signal } = opts;
   signal?.throwIfAborted();
   const tc = await loadTestcontainers();
-  const { started, endpoint } = await createContainer(tc, kind, signal);
+  const { started, endpoint } = await createContainer(tc, kind, signal, opts.args ?? []);
   const id = started.getId();
   trackContainer(id);
   const client = await tc.getContainerRuntimeClient();

@@ -6,6 +6,7 @@ import { loadTlsDir } from '../../raft/runtime/tls-material.js';
 import { Channel } from '../../store/channel.js';
 import { parseEndpoints } from '../../store/endpoints.js';
 import { InvalidArgumentError, KVError } from '../../store/errors.js';
+import { resolveMaxValueBytes } from '../../store/limits.js';
 import type { KVPair, StoreOptions, TlsOptions } from '../../store/types.js';
 import { ClusterConnection } from './client-connection.js';
 import { RaftCommandStore } from './command-store.js';
@@ -35,8 +36,12 @@ export class RaftClientStore extends RaftCommandStore {
     removeMember: (nodeId: string) => this.#conn.call({ op: 'removeMember', nodeId }).then(() => undefined),
   };
 
-  private constructor(conn: ClusterConnection, prefix: string | undefined) {
-    super(prefix);
+  private constructor(
+    conn: ClusterConnection,
+    prefix: string | undefined,
+    maxValueBytes: number | undefined,
+  ) {
+    super(prefix, maxValueBytes);
     this.#conn = conn;
   }
 
@@ -55,6 +60,7 @@ export class RaftClientStore extends RaftCommandStore {
         );
       }
     }
+    const maxValueBytes = resolveMaxValueBytes(options.maxValueBytes);
     const conn = new ClusterConnection(parseEndpoints(options.endpoints, 7101), {
       tls: tlsOf(options),
       timeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -65,7 +71,7 @@ export class RaftClientStore extends RaftCommandStore {
       conn.close();
       throw err;
     }
-    return new RaftClientStore(conn, options.prefix);
+    return new RaftClientStore(conn, options.prefix, maxValueBytes);
   }
 
   async submit(cmd: KvCommand): Promise<KvResult> {

@@ -1,5 +1,5 @@
 import type { KvCommand, KvResult } from '../../raft/kv/index.js';
-import { BaseStore, MAX_VALUE_BYTES } from '../../store/base-store.js';
+import { BaseStore } from '../../store/base-store.js';
 import {
   KeyExistsError,
   KeyModifiedError,
@@ -7,6 +7,7 @@ import {
   KVError,
   TimeoutError,
 } from '../../store/errors.js';
+import { resolveMaxValueBytes } from '../../store/limits.js';
 import type { Capabilities, KVPair, Locker } from '../../store/types.js';
 import { type LockHost, RaftLock } from './raft-lock.js';
 
@@ -19,20 +20,17 @@ export const MIN_TTL_MS = 3000;
  * machine's ordered lease locks. They differ only in how commands, reads and watches travel.
  */
 export abstract class RaftCommandStore extends BaseStore implements LockHost {
-  readonly capabilities: Capabilities = {
-    watch: true,
-    watchTree: true,
-    locks: true,
-    // A lease must outlive a leader change and a busy leader: it is kept alive by proposals
-    // that the leader applies on its own event loop, and a new leader is elected 1–1.9 s after
-    // the old one goes quiet (default ticks). etcd's floor is 1.5 election timeouts; this is
-    // that for the longest default timeout (3 s). Shorter TTLs are rounded up to it. Expiry:
-    // the leader's lease clock checks every 25 ms; the revoke then commits like any write.
-    ttl: { minMs: MIN_TTL_MS, granularityMs: 250 },
-    watchCoalesces: false,
-    crossProcessWatch: true,
-    maxValueBytes: MAX_VALUE_BYTES,
-  };
+  readonly capabilities: Capabilities;
+
+  /**
+   * `maxValueBytes`: the largest value this store sends (VALUE_TOO_LARGE above, before any
+   * I/O); default MAX_VALUE_BYTES (1 MiB), the node's own default. Give the node's
+   * `--max-value-bytes` here (`raft://…?maxValueBytes=`) when it runs with another.
+   */
+  constructor(prefix?: string, maxValueBytes?: number) {
+    super(prefix);
+    this.capabilities = commandStoreCapabilities(resolveMaxValueBytes(maxValueBytes));
+  }
 
   abstract readonly clientId: string;
   /** Proposes a command as this store's session (a retry keeps its sequence number). */
@@ -92,4 +90,21 @@ function resultError(result: Extract<KvResult, { ok: false }>, key: string): KVE
     default:
       return new KVError(result.code, `${result.code} for ${key}`);
   }
+}
+
+function commandStoreCapabilities(maxValueBytes: number): Capabilities {
+  return {
+    watch: true,
+    watchTree: true,
+    locks: true,
+    // A lease must outlive a leader change and a busy leader: it is kept alive by proposals
+    // that the leader applies on its own event loop, and a new leader is elected 1–1.9 s after
+    // the old one goes quiet (default ticks). etcd's floor is 1.5 election timeouts; this is
+    // that for the longest default timeout (3 s). Shorter TTLs are rounded up to it. Expiry:
+    // the leader's lease clock checks every 25 ms; the revoke then commits like any write.
+    ttl: { minMs: MIN_TTL_MS, granularityMs: 250 },
+    watchCoalesces: false,
+    crossProcessWatch: true,
+    maxValueBytes,
+  };
 }
