@@ -243,7 +243,8 @@ export class EtcdStore extends BaseStore {
 
   protected doWatchTree(dir: string, signal: AbortSignal): AsyncIterable<KVPair[]> {
     const stop = new AbortController();
-    const channel = new Channel<KVPair[]>({ signal, onEnd: () => stop.abort() });
+    // Latest only: a reader slower than the changes sorts the newest full list, not each one.
+    const channel = new Channel<KVPair[]>({ signal, latestOnly: true, onEnd: () => stop.abort() });
     // The directory as of the last revision delivered, kept up to date from the events.
     const current = new Map<string, KVPair>();
     const read = async () => {
