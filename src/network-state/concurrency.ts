@@ -24,5 +24,10 @@ export async function forEachLimit<T>(
   if (failure) throw (failure as { error: unknown }).error;
 }
 
-/** How many store writes a pass keeps in flight. */
-export const WRITE_CONCURRENCY = 1024;
+/**
+ * How many store writes a pass keeps in flight. Well under what a raft:// session remembers of
+ * its answers (1,024 replies): with two 1,024-write passes at once on one client (issue 18's
+ * burst creates two services together), a write retried after a slow answer found its reply
+ * forgotten and failed as ALREADY_APPLIED; 256 still keeps every backend's pipeline full.
+ */
+export const WRITE_CONCURRENCY = 256;
