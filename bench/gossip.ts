@@ -3,6 +3,10 @@
  * and the anchors' figures:
  *
  *   npm run bench:gossip [-- --trials 100] [--only convergence,bulk,idle,detection,loss,lifeguard]
+ *     [--sizes 100,1000,4700,4700@0.2]   convergence rows (N, @ packet loss)
+ *     [--lifeguard-seeds 1-3] [--lifeguard-slow 10] [--lifeguard-minutes 30]
+ * The 4,700-member row at 20 % loss needs a larger heap than Node's default:
+ *   NODE_OPTIONS=--max-old-space-size=14000 npm run bench:gossip -- --only convergence --sizes 4700@0.2
  *
  * - convergence: time until every live member of a network has a new entry, p99 over trials,
  *   at N = 100, 1,000, 4,700 and 4,700 with 20 % packet loss (Serf's simulator: 1.84 / 2.15 /
@@ -27,6 +31,9 @@ const { values } = parseArgs({
     only: { type: 'string' },
     // Seeds of the Lifeguard comparison, FROM-TO (runs split over processes add up).
     'lifeguard-seeds': { type: 'string', default: '1-3' },
+    'lifeguard-slow': { type: 'string', default: '10' },
+    'lifeguard-minutes': { type: 'string', default: '30' },
+    sizes: { type: 'string', default: '100,1000,4700,4700@0.2' },
   },
 });
 const TRIALS = Number(values.trials);
@@ -238,12 +245,15 @@ if (want('convergence')) {
     '1000': 'Serf sim: 2.15 s (99.99 %)',
     '4700': 'Serf sim: 2.36 s (99.99 %)',
   };
-  for (const [n, loss, goal] of [
-    [100, 0, 1600],
-    [1000, 0, 2000],
-    [4700, 0, 2400],
-    [4700, 0.2, 3000],
-  ] as const) {
+  const goals: Record<string, number> = { '100@0': 1600, '1000@0': 2000, '4700@0': 2400, '4700@0.2': 3000 };
+  const sizes = (values.sizes as string).split(',').map((spec) => {
+    const [n, loss = '0'] = spec.split('@');
+    const goal = goals[`${Number(n)}@${Number(loss)}`];
+    if (goal === undefined)
+      throw new Error(`--sizes: no goal for ${spec} (use ${Object.keys(goals).join(', ')})`);
+    return [Number(n), Number(loss), goal] as const;
+  });
+  for (const [n, loss, goal] of sizes) {
     const started = performance.now();
     const samples = convergence(n, loss, TRIALS);
     record(
@@ -288,15 +298,17 @@ if (want('loss')) {
 if (want('lifeguard')) {
   const [from, to] = (values['lifeguard-seeds'] as string).split('-').map(Number);
   const seeds = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const slowCount = Number(values['lifeguard-slow']);
+  const durationMs = Number(values['lifeguard-minutes']) * 60_000;
   const runs = seeds.map((seed) => ({
-    on: falseDeaths(100 + seed, 100, 0, 1_800_000, true, 10, 8000),
-    off: falseDeaths(100 + seed, 100, 0, 1_800_000, false, 10, 8000),
+    on: falseDeaths(100 + seed, 100, 0, durationMs, true, slowCount, 8000),
+    off: falseDeaths(100 + seed, 100, 0, durationMs, false, slowCount, 8000),
   }));
   const on = runs.reduce((sum, r) => sum + r.on.healthy, 0);
   const off = runs.reduce((sum, r) => sum + r.off.healthy, 0);
   const ratio = off / Math.max(1, on);
   rows.push({
-    measure: 'false deaths of healthy members, 10 slow (Lifeguard off / on)',
+    measure: `false deaths of healthy members, ${slowCount} slow, ${values['lifeguard-minutes']} min (Lifeguard off / on)`,
     n: 100,
     trials: runs.length,
     p50: `${off} / ${on}`,
@@ -306,7 +318,7 @@ if (want('lifeguard')) {
     met: ratio >= 50 ? 'yes' : 'NO',
     anchor: 'Lifeguard: > 50× fewer false positives',
   });
-  raw.lifeguard = { seeds, runs };
+  raw.lifeguard = { seeds, slowCount, durationMs, runs };
   console.log(
     `lifeguard: off ${off}, on ${on} healthy false deaths (slow members: off ${runs.reduce((s, r) => s + r.off.slow, 0)}, on ${runs.reduce((s, r) => s + r.on.slow, 0)})`,
   );

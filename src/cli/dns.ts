@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { startDnsServer } from '../discovery/dns/server.js';
 import { whenAborted } from '../discovery/signals.js';
 import { type Gossip, startGossip } from '../gossip/runtime/gossip.js';
+import { followGossipKeys, readGossipKeys } from '../gossip/store-keyring.js';
 import { formatEndpoint } from '../store/endpoints.js';
+import { withTimeout } from '../store/signals.js';
 import type { Store } from '../store/types.js';
 import type { CliContext } from './context.js';
 import { readKeys } from './gossip.js';
@@ -50,23 +52,46 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     throw new UsageError(`--${gossipFlags[0]} needs --gossip\n${usage}`);
   if (values.gossip && values['gossip-bind'] === undefined)
     throw new UsageError(`--gossip needs --gossip-bind HOST[:PORT]\n${usage}`);
-  if (values.gossip && values.prefix !== undefined)
-    throw new UsageError(`--prefix is the store's; --gossip does not use the store\n${usage}`);
   let source: { store: Store } | { gossip: Gossip };
   let release: () => Promise<void>;
   if (values.gossip) {
     const keysFile = values['gossip-keys-file'];
     const join = (values['gossip-join'] ?? []).flatMap((j) => j.split(','));
-    const gossip = await startGossip({
-      name: values['gossip-name'] ?? `dns-${hostname()}-${process.pid}`.slice(0, 64),
-      bind: values['gossip-bind'] as string,
-      ...(join.length > 0 ? { join } : {}),
-      ...(values['gossip-advertise'] ? { advertise: values['gossip-advertise'] } : {}),
-      ...(keysFile ? { keys: readKeys(keysFile) } : {}),
-      logger: (line) => ctx.stderr(line),
-    });
+    const report = (err: unknown) => ctx.stderr(`kvkit: dns: ${(err as Error)?.message ?? String(err)}`);
+    // Without a keys file the keys are the managers' in the Store: read once at start, then
+    // followed while the Store answers; an unreachable Store leaves the member with its keys.
+    const keyStore = keysFile ? null : await openKeyStore(ctx, report);
+    const keys = keysFile ? readKeys(keysFile) : await keysFrom(keyStore, values.prefix, report);
+    let gossip: Gossip;
+    try {
+      gossip = await startGossip({
+        name: values['gossip-name'] ?? `dns-${hostname()}-${process.pid}`.slice(0, 64),
+        bind: values['gossip-bind'] as string,
+        ...(join.length > 0 ? { join } : {}),
+        ...(values['gossip-advertise'] ? { advertise: values['gossip-advertise'] } : {}),
+        ...(keys ? { keys } : {}),
+        logger: (line) => ctx.stderr(line),
+      });
+    } catch (err) {
+      await keyStore?.close();
+      throw err;
+    }
+    const member = gossip;
+    const stopKeys = new AbortController();
+    const following = keyStore
+      ? followGossipKeys(keyStore, (k) => member.setKeys(k), {
+          signal: stopKeys.signal,
+          ...(values.prefix ? { prefix: values.prefix } : {}),
+          onError: report,
+        })
+      : Promise.resolve();
     source = { gossip };
-    release = () => gossip.leave();
+    release = async () => {
+      stopKeys.abort();
+      await following;
+      await member.leave();
+      await keyStore?.close();
+    };
   } else {
     const store = await ctx.openStore();
     source = { store };
@@ -87,5 +112,34 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     return 0;
   } finally {
     await release();
+  }
+}
+
+/** How long `dns serve --gossip` waits for the Store at start, for the keys (ms). */
+const KEY_STORE_WAIT_MS = 10_000;
+
+/** The Store for the gossip keys, or null (reported) when it does not open in time. */
+async function openKeyStore(ctx: CliContext, report: (err: unknown) => void): Promise<Store | null> {
+  const opening = ctx.openStore();
+  try {
+    return await withTimeout(opening, KEY_STORE_WAIT_MS, 'the store');
+  } catch (err) {
+    opening.then((s) => s.close()).catch(() => {});
+    report(new Error(`no gossip keys from the store (${(err as Error)?.message}): starting without keys`));
+    return null;
+  }
+}
+
+async function keysFrom(
+  store: Store | null,
+  prefix: string | undefined,
+  report: (err: unknown) => void,
+): Promise<Uint8Array[] | null> {
+  if (!store) return null;
+  try {
+    return await withTimeout(readGossipKeys(store, prefix), KEY_STORE_WAIT_MS, 'the gossip keyring');
+  } catch (err) {
+    report(new Error(`no gossip keys from the store (${(err as Error)?.message}): starting without keys`));
+    return null;
   }
 }

@@ -7,10 +7,12 @@
 import { parseEndpoint } from '../store/endpoints.js';
 import { InvalidArgumentError } from '../store/errors.js';
 import { withTimeout } from '../store/signals.js';
+import type { Store } from '../store/types.js';
 import type { GossipConfig } from './core/config.js';
 import { type Gossip, startGossip } from './runtime/gossip.js';
 import { checkKeys } from './runtime/keyring.js';
 import { type GossipTask, TaskPublisher } from './service-records.js';
+import { followGossipKeys, readGossipKeys } from './store-keyring.js';
 
 /** Docker's gossip port (TCP and UDP 7946), used when an address has no port. */
 export const GOSSIP_PORT = 7946;
@@ -26,7 +28,11 @@ export interface AgentGossipOptions {
   advertise?: string;
   /** Members already in the cluster (`HOST[:PORT]`), up to 3 contacted. Omitted: this node starts it. */
   join?: string[];
-  /** AES-GCM keys (16 or 32 bytes), primary first. Omitted: plain traffic. */
+  /**
+   * AES-GCM keys (16 or 32 bytes), primary first, kept as given. Omitted: the keyring the
+   * managers keep in the Store, read before the member starts and followed through every
+   * rotation (plain traffic while there is none).
+   */
   keys?: Uint8Array[];
   /** Protocol timings (memberlist LAN defaults); tests shorten them. */
   config?: Partial<GossipConfig>;
@@ -57,29 +63,46 @@ export function checkAgentGossipOptions(opts: unknown): AgentGossipOptions {
 
 /** The agent's member and the publisher of its running tasks. */
 export class AgentGossip {
+  private readonly stopKeys = new AbortController();
+  private following: Promise<void> = Promise.resolve();
+
   private constructor(
     readonly gossip: Gossip,
     private readonly publisher: TaskPublisher,
   ) {}
 
-  /** Starts the member named `name` (the node id) and joins the cluster; rejects NOT_REACHABLE if no address answers. */
+  /**
+   * Starts the member named `name` (the node id) and joins the cluster; rejects NOT_REACHABLE if
+   * no address answers. Without `keys`, its keys are the Store's (`keyStore`, under `prefix`).
+   */
   static async start(
     name: string,
     opts: AgentGossipOptions,
     onError: (err: unknown) => void,
+    keyStore?: { store: Store; prefix: string },
   ): Promise<AgentGossip> {
     const o = checkAgentGossipOptions(opts);
+    const follow = o.keys === undefined ? keyStore : undefined;
+    const keys = follow ? await readGossipKeys(follow.store, follow.prefix) : (o.keys ?? null);
     const gossip = await startGossip({
       name,
       bind: o.bind,
       ...(o.advertise !== undefined ? { advertise: o.advertise } : {}),
       ...(o.join !== undefined && o.join.length > 0 ? { join: o.join } : {}),
-      ...(o.keys !== undefined ? { keys: o.keys } : {}),
+      ...(keys ? { keys } : {}),
       ...(o.config !== undefined ? { config: o.config } : {}),
       ...(o.joinTimeoutMs !== undefined ? { joinTimeoutMs: o.joinTimeoutMs } : {}),
       logger: o.logger ?? ((line) => onError(new Error(line))),
     });
-    return new AgentGossip(gossip, new TaskPublisher(gossip, onError));
+    const member = new AgentGossip(gossip, new TaskPublisher(gossip, onError));
+    if (follow) {
+      member.following = followGossipKeys(follow.store, (k) => gossip.setKeys(k), {
+        signal: member.stopKeys.signal,
+        prefix: follow.prefix,
+        onError,
+      });
+    }
+    return member;
   }
 
   /** The node's running tasks now (synchronous; writes are queued, the latest set wins). */
@@ -94,6 +117,8 @@ export class AgentGossip {
 
   /** Publishes the last (usually empty) task set, then leaves the cluster: others drop our entries at once. */
   async leave(): Promise<void> {
+    this.stopKeys.abort();
+    await this.following;
     try {
       await withTimeout(this.publisher.flushed(), FLUSH_TIMEOUT_MS, 'the last gossip entries');
     } catch {

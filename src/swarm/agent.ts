@@ -192,7 +192,10 @@ class RunningAgent implements Agent {
     const onError = (err: unknown) => {
       if (!this.#stop.signal.aborted) this.#opts.onError?.(err);
     };
-    this.#gossip = await AgentGossip.start(this.nodeId, opts, onError);
+    this.#gossip = await AgentGossip.start(this.nodeId, opts, onError, {
+      store: this.#store,
+      prefix: this.#layout.root,
+    });
     this.#publishedKey = '';
     this.#publish();
   }

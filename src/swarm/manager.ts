@@ -16,6 +16,7 @@
  * 4. the dispatcher's assignment records, one per node whose list changed.
  */
 
+import { type GossipKeyRotation, keepGossipKeys } from '../gossip/store-keyring.js';
 import { isConflict, type Versioned } from '../network-state/cas.js';
 import { forEachLimit, WRITE_CONCURRENCY } from '../network-state/concurrency.js';
 import { type Constraint, parseConstraints } from '../network-state/constraints.js';
@@ -58,6 +59,8 @@ export interface ManagerOptions {
   onError?: (err: unknown) => void;
   /** Called when this manager starts acting (holds the lock) and when it stops. */
   onActing?: (acting: boolean) => void;
+  /** The gossip keyring the acting manager keeps in the Store (default: rotated every 12 h); false: none. */
+  gossipKeys?: GossipKeyRotation | false;
 }
 
 /**
@@ -86,6 +89,10 @@ export async function runManager(store: Store, opts: ManagerOptions = {}): Promi
       backoff.reset();
       const acting = anySignal(signal, lost);
       opts.onActing?.(true);
+      const keys =
+        opts.gossipKeys === false
+          ? null
+          : keepGossipKeys(store, { ...opts.gossipKeys, prefix: layout.root, signal: acting, onError });
       try {
         await act(store, net, layout, acting, {
           periodMs,
@@ -97,6 +104,7 @@ export async function runManager(store: Store, opts: ManagerOptions = {}): Promi
         onError(err);
       } finally {
         opts.onActing?.(false);
+        await keys;
         if (!lost.aborted) await locker.unlock().catch(() => undefined);
       }
     }

@@ -2,12 +2,16 @@
  * `kvkit dns serve --gossip` / startDnsServer({ gossip }): DNS answered from the endpoint tables
  * the agents publish, by the same rules as from the Store, and while the Store is unreachable.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DnsServer, type Gossip, startDnsServer, startGossip } from '../../src/index.js';
 import { KvkitProcess } from '../discovery/cli-process.js';
 import { type DigAnswer, dig, digUntil, ipsOf, resolverAt } from '../discovery/dns/support.js';
 import { type Swarm, startSwarm } from '../swarm/harness.js';
 import { eventually } from './member-processes.js';
+import { storeKeys } from './store-keys.js';
 
 const config = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 };
 const addr = (g: Gossip): string => `127.0.0.1:${g.address.port}`;
@@ -30,10 +34,11 @@ describe('DNS from gossip', () => {
   it('answers every name, PTR, AAAA and case exactly as the Store-backed server does, and follows scaling', async () => {
     swarm = await startSwarm();
     const s = swarm;
+    const keys = await storeKeys(s.store);
     const w1 = await s.join('w1', { gossip: { bind: '127.0.0.1:0', config } });
     const g1 = w1.gossip as Gossip;
     await s.join('w2', { gossip: { bind: '127.0.0.1:0', join: [addr(g1)], config } });
-    const member = await startGossip({ name: 'dns-1', bind: '127.0.0.1:0', join: [addr(g1)], config });
+    const member = await startGossip({ name: 'dns-1', bind: '127.0.0.1:0', join: [addr(g1)], keys, config });
     cleanup.push(() => member.close());
     await s.net.createService({ name: 'web', networks: ['mh_net'], replicas: 3, endpointMode: 'vip' });
     await s.net.createService({ name: 'api', networks: ['mh_net'], replicas: 2, endpointMode: 'dnsrr' });
@@ -96,6 +101,7 @@ describe('DNS from gossip', () => {
   it('kvkit dns serve --gossip never opens the Store: names resolve while it is unreachable, and follow a crashed agent', async () => {
     swarm = await startSwarm();
     const s = swarm;
+    const keys = await storeKeys(s.store);
     const w1 = await s.join('w1', { gossip: { bind: '127.0.0.1:0', config } });
     const g1 = w1.gossip as Gossip;
     const w2 = await s.join('w2', { gossip: { bind: '127.0.0.1:0', join: [addr(g1)], config } });
@@ -105,7 +111,12 @@ describe('DNS from gossip', () => {
       return g1.entries(id, 'endpoint_table').length === 2;
     });
 
-    // The store address points nowhere: a server that read it would never start.
+    // The store address points nowhere: a server that read it would never start. The keys come
+    // from a file (the Store's current ones, as an operator would export them).
+    const dir = mkdtempSync(join(tmpdir(), 'kvkit-dns-gossip-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const keysFile = join(dir, 'keys');
+    writeFileSync(keysFile, keys.map((k) => Buffer.from(k).toString('base64')).join('\n'));
     const server = new KvkitProcess([
       'dns',
       'serve',
@@ -118,6 +129,8 @@ describe('DNS from gossip', () => {
       addr(g1),
       '--gossip-name',
       'dns-cli',
+      '--gossip-keys-file',
+      keysFile,
       '--store',
       'raft://127.0.0.1:9',
     ]);
