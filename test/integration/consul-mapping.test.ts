@@ -179,6 +179,41 @@ describe.skipIf(!dockerAvailable)('consul backend mapping', () => {
       expect(await store.exists('locks/session')).toBe(false);
     }, 60_000);
 
+    it('takes a put over a held lock key as a loss for the holder, and keeps the put once the session ends', async () => {
+      const other = await open();
+      const lost = await store.newLock('locks/overwritten', { value: 'holder' }).lock();
+      await other.put('locks/overwritten', 'plain');
+      expect(await eventually(async () => lost.aborted, 30_000)).toBe(true);
+      expect((lost.reason as { code?: string }).code).toBe('CANNOT_LOCK');
+      // The holder ended its session, which released the key with the put's value.
+      expect(
+        await eventually(async () => (await rawGet('locks/overwritten'))?.Session === undefined, 30_000),
+      ).toBe(true);
+      expect(text(await store.get('locks/overwritten'))).toBe('plain');
+    }, 60_000);
+
+    it('sends a put through the plain KV endpoint even over a ttl key, which then outlives its session', async () => {
+      await store.put('ttl/plain-over', 'temporary', { ttl: 20_000 });
+      const session = (await rawGet('ttl/plain-over'))?.Session;
+      expect(session).toBeTruthy();
+      await store.put('ttl/plain-over', 'permanent');
+      // Consul keeps the session on the key; ending it releases the key with the plain value.
+      expect((await rawGet('ttl/plain-over'))?.Session).toBe(session);
+      await consulApi('PUT', `session/destroy/${session}`);
+      expect(
+        await eventually(async () => (await rawGet('ttl/plain-over'))?.Session === undefined, 10_000),
+      ).toBe(true);
+      expect(text(await store.get('ttl/plain-over'))).toBe('permanent');
+    });
+
+    it('reads a ttl key its session released as absent, and deletes it from Consul', async () => {
+      await store.put('ttl/released', 'v', { ttl: 20_000 });
+      const session = (await rawGet('ttl/released'))?.Session;
+      await consulApi('PUT', `session/destroy/${session}`);
+      expect(await store.exists('ttl/released')).toBe(false);
+      expect(await eventually(async () => (await rawGet('ttl/released')) === null, 10_000)).toBe(true);
+    });
+
     it('destroys the lock session on unlock, which deletes the key for waiters at once', async () => {
       const lock = store.newLock('locks/unlock', { value: 'holder' });
       await lock.lock();

@@ -21,15 +21,25 @@ export interface ConsulLockOptions {
 type State =
   | { kind: 'idle' }
   | { kind: 'acquiring' }
-  | { kind: 'held'; session: SessionKeeper; lost: AbortController; stopWatching: AbortController };
+  | {
+      kind: 'held';
+      session: SessionKeeper;
+      /** ModifyIndex of the acquiring write: any other index means someone else wrote the key. */
+      index: number;
+      lost: AbortController;
+      stopWatching: AbortController;
+    };
 
 /**
- * Consul's own lock recipe: a session (behavior `delete`, TTL from the lock's ttl) acquires the
- * key with its value; waiters follow the key with blocking queries and try again once no
- * session holds it. The session is renewed while waiting and while held. The holder's signal
- * aborts when the session is invalidated or cannot be renewed in time, when the key is deleted
- * or taken over, or when the store closes (then the session is left to expire after its TTL,
- * as if the process had died). unlock() destroys the session, which deletes the key.
+ * Consul's own lock recipe: a session (behavior `release`, TTL from the lock's ttl) acquires the
+ * key with its value, in held Flags (kv-ops.ts); waiters follow the key with blocking queries and
+ * try again once no session holds it. The session is renewed while waiting and while held. The
+ * holder's signal aborts when the session is invalidated or cannot be renewed in time, when the
+ * key is deleted, taken over or written by anyone (a plain put keeps the session on the key:
+ * the holder sees the ModifyIndex move, and destroys its session, which releases the key with
+ * that write's value), or when the store closes (then the session is left to expire after its
+ * TTL, as if the process had died; the lock value it releases reads as absent). unlock() deletes
+ * the key if it is still the holder's write, then destroys the session.
  */
 export class ConsulLock implements Locker {
   readonly #o: ConsulLockOptions;
@@ -49,12 +59,16 @@ export class ConsulLock implements Locker {
     this.#state = { kind: 'acquiring' };
     const signal = anySignal(opts?.signal, closeSignal);
     let session: SessionKeeper | null = null;
+    let index: number;
     try {
       for (;;) {
         signal.throwIfAborted();
         if (!session?.active) session = await this.#newSession();
         const outcome = await this.#tryAcquire(session.id);
-        if (outcome === 'held') break;
+        if (typeof outcome === 'number') {
+          index = outcome;
+          break;
+        }
         if (outcome === 'session-gone') {
           session.stop();
           continue;
@@ -72,14 +86,18 @@ export class ConsulLock implements Locker {
       }
       throw err;
     }
-    return this.#hold(session);
+    return this.#hold(session, index);
   }
 
   async unlock(): Promise<void> {
     const state = this.#state;
     if (state.kind !== 'held') throw new CannotLockError(`lock ${this.#o.key} is not held`);
     this.#release(state);
-    // Destroying the session deletes the key (behavior `delete`): waiters see it go at once.
+    // Delete the key while it is still our write (waiters see it go at once), then end the
+    // session; had someone written the key since, ending the session releases their value.
+    await this.#o.conn.txn([kvOp.checkIndex(this.#o.key, state.index), kvOp.delete(this.#o.key)], {
+      write: true,
+    });
     await this.#o.conn.destroySession(state.session.id);
   }
 
@@ -91,16 +109,21 @@ export class ConsulLock implements Locker {
     const id = await this.#o.conn.createSession({
       name: 'kvkit-lock',
       ttlMs: this.#sessionTtlMs,
-      behavior: 'delete',
+      behavior: 'release',
     });
     return new SessionKeeper(this.#o.conn, id, this.#sessionTtlMs, (reason) =>
       this.#onSessionLost(id, reason),
     );
   }
 
-  async #tryAcquire(session: string): Promise<'held' | 'busy' | 'session-gone'> {
+  /** The ModifyIndex of the acquiring write, or why the key was not acquired. */
+  async #tryAcquire(session: string): Promise<number | 'busy' | 'session-gone'> {
     const outcome = await this.#o.conn.txn([kvOp.lock(this.#o.key, this.#o.value, session)], { write: true });
-    if (outcome.ok) return 'held';
+    if (outcome.ok) {
+      const entry = outcome.results[0];
+      if (!entry) throw new BackendError(`consul lock ${this.#o.key}: the answer carries no entry`);
+      return entry.ModifyIndex;
+    }
     if (/already held/i.test(outcome.what)) return 'busy';
     if (/session/i.test(outcome.what)) return 'session-gone';
     throw new BackendError(`consul lock ${this.#o.key}: ${outcome.what}`);
@@ -116,10 +139,10 @@ export class ConsulLock implements Locker {
     signal.throwIfAborted();
   }
 
-  #hold(session: SessionKeeper): AbortSignal {
+  #hold(session: SessionKeeper, index: number): AbortSignal {
     const lost = new AbortController();
     const stopWatching = new AbortController();
-    const state: State = { kind: 'held', session, lost, stopWatching };
+    const state: State = { kind: 'held', session, index, lost, stopWatching };
     this.#state = state;
     const onClose = () => this.#lose(state, new ClosedError('the store closed while the lock was held'));
     this.#o.closeSignal.addEventListener('abort', onClose, { once: true });
@@ -134,13 +157,20 @@ export class ConsulLock implements Locker {
     return lost.signal;
   }
 
-  /** Holders learn of a deleted or taken-over key from a blocking query on it. */
+  /** Holders learn of a deleted, taken-over or rewritten key from a blocking query on it. */
   async #watchKey(state: State & { kind: 'held' }, session: string): Promise<void> {
     try {
       for await (const entries of followKv(this.#o.conn, this.#o.query, state.stopWatching.signal)) {
         const entry = entries.find((e) => e.Key === this.#o.key);
         if (entry?.Session !== session) {
           this.#lose(state, new CannotLockError(`lock ${this.#o.key} was deleted or taken over`));
+          return;
+        }
+        if (entry.ModifyIndex !== state.index) {
+          // Someone wrote the key; the session still holds it. Ending the session releases it
+          // with their value, which then stays (it no longer carries held Flags).
+          this.#lose(state, new CannotLockError(`lock ${this.#o.key} was overwritten by another write`));
+          await this.#o.conn.destroySession(session).catch(() => {});
           return;
         }
       }

@@ -13,10 +13,14 @@ import { ConsulLock } from './consul-lock.js';
 import { cleanAncestor, servesByPath } from './key-paths.js';
 import { kvOp, nextStamp, toPair } from './kv-ops.js';
 import { deadlineFlags, ExpirySweeper } from './long-ttl.js';
-import { KEY_TTL_GRANULARITY_MS, MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from './sessions.js';
+import {
+  KEY_TTL_GRANULARITY_MS,
+  MAX_KEY_TTL_MS,
+  MIN_KEY_TTL_MS,
+  SESSION_TTL_MULTIPLIER,
+  sessionTtlFor,
+} from './sessions.js';
 
-/** How often a plain write retries when a TTL it replaced expired under it. */
-const DETACH_ATTEMPTS = 3;
 /** How often a create retries when it finds an expired long-TTL entry that is being swept. */
 const EXPIRED_ATTEMPTS = 3;
 /** Consul's default limits.kv_max_value_size: the largest value a plain PUT carries. */
@@ -27,23 +31,22 @@ export const CONSUL_MAX_VALUE_BYTES = 512 * 1024;
  * size), with room left for a 4 KiB key. Larger values go through a plain PUT.
  */
 export const TXN_VALUE_MAX_BYTES = 360 * 1024;
-/** How often a plain PUT of a large value retries when the key keeps changing under it. */
-const LARGE_PUT_ATTEMPTS = 20;
 
 /**
  * The Store contract on Consul's KV (see docs/backends/consul.md for the full mapping):
- * `lastIndex` is the ModifyIndex; TTLs and locks ride on sessions with behavior `delete`, TTLs
- * longer than a session carries on a deadline in the entry's Flags (long-ttl.ts); watches are
- * blocking queries.
+ * `lastIndex` is the ModifyIndex; TTLs and locks ride on sessions with behavior `release`, their
+ * writes marked in Flags (kv-ops.ts, heldStamp) so that a key its session released reads as
+ * absent and is swept; TTLs longer than a session carries ride on a deadline in the entry's Flags
+ * (long-ttl.ts); watches are blocking queries.
  *
- * Which endpoint a write takes: deletes go through the plain KV endpoint (`DELETE /v1/kv/k`,
- * `?cas=` for atomicDelete), which answers only true/false, as they need nothing more. A write
- * of a value goes through `/v1/txn` when it fits (TXN_VALUE_MAX_BYTES), because only the
- * transaction's answer carries the new ModifyIndex (atomicPut returns it) and the session that
- * holds the key: a plain write keeps whatever session holds the key, so a key once written with
- * a TTL would still expire after being rewritten without one, and a write that finds a session
- * on the key rewrites it once more without (see #detachSession). Larger values (up to Consul's
- * 512 KiB) go through `PUT /v1/kv/k?cas=` after a read tells the index and the session.
+ * Which endpoint a write takes: writes that need nothing back go through the plain KV endpoint
+ * — put (`PUT /v1/kv/k`, one request, whatever session holds the key: see kv-ops.ts on why that
+ * is safe), delete and deleteTree. Writes whose answer matters go through `/v1/txn`, the only
+ * endpoint that answers with the new entry: atomicPut (the caller chains the new ModifyIndex;
+ * when a session held the key, #detachSession frees it), TTL writes (a session acquires the key
+ * in the same step) and atomicDelete (the plain `DELETE ?cas=` answers true for a key already
+ * gone). Keys Consul's router would rewrite travel in a transaction's body. A compare-and-swap
+ * of a value too large for a transaction (TXN_VALUE_MAX_BYTES) is a `PUT ?cas=` and a read.
  */
 export class ConsulStore extends BaseStore {
   readonly capabilities: Capabilities = {
@@ -74,18 +77,17 @@ export class ConsulStore extends BaseStore {
       await this.#writeWithTtl(key, value, ttlMs, [kvOp.delete(key)]);
       return;
     }
-    if (value.length > TXN_VALUE_MAX_BYTES && servesByPath(key)) {
-      await this.#putLarge(key, value);
+    // A plain write needs no answer but "done". A session holding the key (an earlier TTL, a
+    // lock) keeps holding it, but the plain stamp in Flags tells every reader the session no
+    // longer speaks for the key, and when it ends it releases the key with this value (kv-ops.ts).
+    if (servesByPath(key)) {
+      if (!(await this.#conn.kvPut(key, value, { flags: nextStamp() })))
+        throw new BackendError(`consul put of ${key}: the agent answered false to an unconditional write`);
       return;
     }
     checkTxnValue(key, value, 'a write of a key Consul cannot take in a URL');
-    for (let attempt = 1; ; attempt++) {
-      const written = await this.#write([kvOp.set(key, value)]);
-      if (!written.ok) throw unexpected(key, written);
-      const entry = written.results[0];
-      if (!entry.Session) return;
-      if ((await this.#detachSession(key, value, entry)) !== 'expired' || attempt === DETACH_ATTEMPTS) return;
-    }
+    const written = await this.#write([kvOp.set(key, value)]);
+    if (!written.ok) throw unexpected(key, written);
   }
 
   protected async doGet(key: string, consistent: boolean): Promise<KVPair | null> {
@@ -181,8 +183,7 @@ export class ConsulStore extends BaseStore {
     this.#sweeper.cancel(key);
     const entry = written.results[0];
     if (!entry.Session) return toPair(entry, value);
-    const detached = await this.#detachSession(key, value, entry);
-    return typeof detached === 'object' ? detached : toPair(entry, value);
+    return (await this.#detachSession(key, value, entry)) ?? toPair(entry, value);
   }
 
   /**
@@ -251,23 +252,6 @@ export class ConsulStore extends BaseStore {
   }
 
   /**
-   * put of a value too large for a transaction: read the key, then write it with a plain PUT
-   * conditioned on what was read: `?cas=<index>` when no session holds it (0: absent), or
-   * `?release=<session>` when one does, which writes the value and frees the key from that
-   * session in one step. Either fails if the key changed in between; then read again.
-   */
-  async #putLarge(key: string, value: Uint8Array): Promise<void> {
-    for (let attempt = 0; attempt < LARGE_PUT_ATTEMPTS; attempt++) {
-      const entry = await this.#conn.kvGet(key, { recurse: false, mode: 'default' });
-      const mode = entry?.Session ? { release: entry.Session } : { cas: entry?.ModifyIndex ?? 0 };
-      if (await this.#conn.kvPut(key, value, { ...mode, flags: nextStamp() })) return;
-    }
-    throw new BackendError(
-      `consul put of ${key}: the key kept changing under ${LARGE_PUT_ATTEMPTS} attempts`,
-    );
-  }
-
-  /**
    * atomicPut of a value too large for a transaction: `PUT ?cas=<index>` (null when it did not
    * hold), then a read for the new ModifyIndex, since the plain endpoint answers only true/false.
    * The read recognises our write by its unique Flags stamp, so the index is exact. Only if
@@ -315,10 +299,13 @@ export class ConsulStore extends BaseStore {
       if (written.failedOp < guard.length) return null;
       throw unexpected(key, written);
     }
+    const sessionTtlMs = sessionTtlFor(ttlMs);
+    // Behavior `release`: when the session ends, the key is released, absent for kvkit
+    // (isReleased) and swept; a plain write over it meanwhile stays (see kv-ops.ts).
     const session = await this.#conn.createSession({
       name: 'kvkit-ttl',
-      ttlMs: sessionTtlFor(ttlMs),
-      behavior: 'delete',
+      ttlMs: sessionTtlMs,
+      behavior: 'release',
     });
     let written: TxnOutcome;
     try {
@@ -328,7 +315,11 @@ export class ConsulStore extends BaseStore {
       throw err;
     }
     if (written.ok) {
-      this.#sweeper.cancel(key);
+      // The server ends the session between one and two session TTLs after the write.
+      this.#sweeper.sessionEnds(
+        key,
+        Date.now() + SESSION_TTL_MULTIPLIER * sessionTtlMs + KEY_TTL_GRANULARITY_MS,
+      );
       return toPair(wrote(written), value);
     }
     await this.#conn.destroySession(session).catch(() => {});
@@ -347,16 +338,13 @@ export class ConsulStore extends BaseStore {
   }
 
   /**
-   * A plain write landed on a key some session holds (an earlier TTL write or a lock): rewrite
-   * it in one transaction without the session, unless someone changed it since. Returns the new
-   * pair, 'changed' (a later write won; ours stands in history) or 'expired' (the session
-   * expired between the two steps and took our value with it: the caller writes again).
+   * A compare-and-swap landed on a key some session holds (an earlier TTL write or a lock):
+   * rewrite it in one transaction without the session, unless someone changed it since, so the
+   * pair atomicPut returns stays the key's state (the session's end would release the key and
+   * move its ModifyIndex). Returns the key's pair after that, or null when a later write won
+   * (ours stands in history, as the state the caller's pair names).
    */
-  async #detachSession(
-    key: string,
-    value: Uint8Array,
-    entry: ConsulEntry,
-  ): Promise<KVPair | 'changed' | 'expired'> {
+  async #detachSession(key: string, value: Uint8Array, entry: ConsulEntry): Promise<KVPair | null> {
     const rewritten = await this.#write([
       kvOp.checkIndex(key, entry.ModifyIndex),
       kvOp.delete(key),
@@ -364,7 +352,10 @@ export class ConsulStore extends BaseStore {
     ]);
     if (rewritten.ok) return toPair(wrote(rewritten), value);
     if (rewritten.failedOp !== 0) throw unexpected(key, rewritten);
-    return (await this.doGet(key, true)) === null ? 'expired' : 'changed';
+    // The session may have ended in between and released our write: then that is the state.
+    const read = await this.#conn.txn([kvOp.get(key)], { write: false, mode: 'consistent' });
+    const now = read.ok ? read.results[0] : null;
+    return now && now.Flags === entry.Flags && !now.Session ? toPair(now, value) : null;
   }
 }
 

@@ -1,7 +1,7 @@
 import { isKVError } from '../../store/errors.js';
 import { type LongTimeout, setLongTimeout } from '../../time/long-timeout.js';
 import type { ConsulConnection, ConsulEntry } from './connection.js';
-import { kvOp } from './kv-ops.js';
+import { isReleased, kvOp } from './kv-ops.js';
 
 /**
  * TTLs longer than one Consul session carries (MAX_KEY_TTL_MS, about 48 h): the key is written
@@ -23,6 +23,8 @@ const MAX_DEADLINE_MS = Math.floor((2 ** 53 - 1 - DEADLINE_TAG) / STAMP_SPACE) -
 
 /** How soon a sweep that could not reach Consul is tried again (ms). */
 const SWEEP_RETRY_MS = 10_000;
+/** How often the writer of a TTL key looks for it released (its session ended) before giving up. */
+const RELEASE_CHECKS = 3;
 /**
  * The most long-TTL keys one store keeps timers for. Past it, keys are still enforced on read
  * (and deleted by whichever store reads them after their deadline); the timers stay bounded.
@@ -42,8 +44,11 @@ export function deadlineOf(flags: number): number | null {
 }
 
 /**
- * Deletes long-TTL keys at their deadline: `[check-index, delete]` in one transaction, so a key
- * rewritten since it was seen is left alone, and several stores sweeping one key delete it once.
+ * Deletes the entries kvkit sees as absent although Consul still holds them: long-TTL keys at
+ * their deadline, and keys whose session ended and released them (kv-ops.ts, isReleased) as
+ * soon as a store sees them, or when the store that wrote them looks after their TTL.
+ * `[check-index, delete]` in one transaction, so a key rewritten since it was seen is left
+ * alone, and several stores sweeping one key delete it once.
  * An unreachable server is tried again every SWEEP_RETRY_MS while the store is open.
  * The deadline is the writer's wall clock: kvkit's clients are assumed to agree on the time
  * within the TTL granularity (NTP), as the deadline is compared with each reader's clock.
@@ -64,14 +69,19 @@ export class ExpirySweeper {
    * once); an entry with a deadline to come is swept when it arrives.
    */
   live(entry: ConsulEntry): ConsulEntry | null {
+    if (isReleased(entry)) {
+      this.#track(entry.Key, entry.ModifyIndex, this.#now());
+      return null;
+    }
     const deadline = deadlineOf(entry.Flags);
     if (deadline === null) return entry;
     this.#track(entry.Key, entry.ModifyIndex, deadline);
     return deadline <= this.#now() ? null : entry;
   }
 
-  /** True for a long-TTL entry past its deadline (which the contract sees as absent). */
+  /** True for a long-TTL entry past its deadline or a released one (the contract sees both as absent). */
   expired(entry: ConsulEntry): boolean {
+    if (isReleased(entry)) return true;
     const deadline = deadlineOf(entry.Flags);
     return deadline !== null && deadline <= this.#now();
   }
@@ -79,6 +89,42 @@ export class ExpirySweeper {
   /** Only the entries not past their deadline. */
   liveAll(entries: ConsulEntry[]): ConsulEntry[] {
     return entries.filter((e) => this.live(e) !== null);
+  }
+
+  /**
+   * This store wrote `key` held by a session that should end by `dueMs`: look then (and a few
+   * times after, as a leader change restarts session timers) and sweep it once released, so a
+   * TTL key does not stay in Consul after its TTL when no other store reads it.
+   */
+  sessionEnds(key: string, dueMs: number): void {
+    if (this.#closed) return;
+    this.cancel(key);
+    if (this.#tracked.size >= MAX_SWEPT_KEYS) return;
+    const slot: { index: number; timer: LongTimeout | null } = { index: -1, timer: null };
+    this.#tracked.set(key, slot);
+    let checks = 0;
+    const look = async () => {
+      slot.timer = null;
+      let again: boolean;
+      try {
+        const read = await this.#conn.txn([kvOp.get(key)], { write: false });
+        if (this.#tracked.get(key) !== slot) return;
+        this.#tracked.delete(key);
+        // Released: live() starts its sweep. Still held by a session: look again later.
+        const entry = read.ok ? read.results[0] : null;
+        again = entry !== null && this.live(entry) !== null && Boolean(entry.Session);
+      } catch {
+        if (this.#tracked.get(key) !== slot) return;
+        again = true;
+      }
+      if (again && ++checks < RELEASE_CHECKS && !this.#tracked.has(key)) {
+        this.#tracked.set(key, slot);
+        slot.timer = setLongTimeout(() => void look(), SWEEP_RETRY_MS, { unref: true });
+      } else if (this.#tracked.get(key) === slot) {
+        this.#tracked.delete(key);
+      }
+    };
+    slot.timer = setLongTimeout(() => void look(), Math.max(0, dueMs - this.#now()), { unref: true });
   }
 
   /** Forgets the key (this store rewrote or deleted it). */

@@ -9,12 +9,12 @@ const SESSION_TTL_MAX_MS = 86_400_000;
  * (SessionTTLMultiplier, 2 in every release so far). kvkit asks for half the key's TTL so the
  * key goes when its TTL passes, not twice as late.
  */
-const SERVER_TTL_MULTIPLIER = 2;
+export const SESSION_TTL_MULTIPLIER = 2;
 /** Added to every session TTL, so a key never goes before its TTL, counted from the write (ms). */
 const SESSION_TTL_MARGIN_MS = 500;
 
 /** The shortest key or lock TTL on Consul: the 10 s session floor, doubled by the server. */
-export const MIN_KEY_TTL_MS = SESSION_TTL_MIN_MS * SERVER_TTL_MULTIPLIER;
+export const MIN_KEY_TTL_MS = SESSION_TTL_MIN_MS * SESSION_TTL_MULTIPLIER;
 /** Expiry comes this long after the TTL at most: the margin, doubled, plus the delete's commit. */
 export const KEY_TTL_GRANULARITY_MS = 2000;
 /**
@@ -22,12 +22,12 @@ export const KEY_TTL_GRANULARITY_MS = 2000;
  * key TTL is carried as a deadline in the entry's Flags (long-ttl.ts); a longer lock TTL rides
  * on a session of that ceiling, renewed while the lock is held.
  */
-export const MAX_KEY_TTL_MS = (SESSION_TTL_MAX_MS - SESSION_TTL_MARGIN_MS) * SERVER_TTL_MULTIPLIER;
+export const MAX_KEY_TTL_MS = (SESSION_TTL_MAX_MS - SESSION_TTL_MARGIN_MS) * SESSION_TTL_MULTIPLIER;
 
 /** The session TTL that makes a key live `keyTtlMs` (already at least MIN_KEY_TTL_MS). */
 export function sessionTtlFor(keyTtlMs: number): number {
   if (keyTtlMs > MAX_KEY_TTL_MS) return SESSION_TTL_MAX_MS;
-  const wanted = Math.ceil(keyTtlMs / SERVER_TTL_MULTIPLIER) + SESSION_TTL_MARGIN_MS;
+  const wanted = Math.ceil(keyTtlMs / SESSION_TTL_MULTIPLIER) + SESSION_TTL_MARGIN_MS;
   return Math.max(SESSION_TTL_MIN_MS, wanted);
 }
 
