@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { answerError, isNoLeader, isUnavailable } from '../../src/backends/consul/consul-errors.js';
 import type { HttpAnswer } from '../../src/backends/consul/http.js';
 import { cleanAncestor, servesByPath } from '../../src/backends/consul/key-paths.js';
+import { heldStamp, isReleased, nextStamp } from '../../src/backends/consul/kv-ops.js';
 import { deadlineFlags, deadlineOf } from '../../src/backends/consul/long-ttl.js';
 import { MAX_KEY_TTL_MS, MIN_KEY_TTL_MS, sessionTtlFor } from '../../src/backends/consul/sessions.js';
 import { failure } from '../../src/conformance/helpers.js';
@@ -134,6 +135,33 @@ describe('consul long-TTL deadlines in Flags', () => {
 
   it('finds no deadline in kvkit’s plain write stamps or small flags other clients set', () => {
     for (const flags of [0, 1, 42, 2 ** 32 - 1, 2 ** 40]) expect(deadlineOf(flags)).toBeNull();
+  });
+});
+
+describe('consul held Flags (writes a session acquires)', () => {
+  const entry = (Flags: number, Session?: string) => ({
+    Key: 'k',
+    Value: null,
+    CreateIndex: 1,
+    ModifyIndex: 2,
+    LockIndex: 1,
+    Flags,
+    Session,
+  });
+
+  it('reads a held write without its session as released, and with it as live', () => {
+    const flags = heldStamp();
+    expect(isReleased(entry(flags))).toBe(true);
+    expect(isReleased(entry(flags, ''))).toBe(true);
+    expect(isReleased(entry(flags, 'a-session'))).toBe(false);
+  });
+
+  it('never reads a plain write, a long-TTL deadline or small foreign flags as released', () => {
+    for (const flags of [0, 1, nextStamp(), 2 ** 32 - 1, 2 ** 40, deadlineFlags(Date.now() + 1000, 3)]) {
+      expect(isReleased(entry(flags))).toBe(false);
+    }
+    expect(deadlineOf(heldStamp())).toBeNull();
+    expect(Number.isSafeInteger(heldStamp())).toBe(true);
   });
 });
 
