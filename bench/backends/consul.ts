@@ -5,9 +5,8 @@
  *   npx tsx bench/backends/consul.ts --endpoint 127.0.0.1:8500 [--duration-ms 2000]
  *
  * What "the same operation" is for the raw client:
- * - put: `kv.set(key, value)`, a PUT of the raw value. kvkit's put is a one-op `/v1/txn`, so it
- *   can see whether a session still holds the key (docs/backends/consul.md); the `raw-txn` row
- *   sends that same request through the raw client, to show what the transaction itself costs.
+ * - put: `kv.set(key, value)`, a PUT of the raw value, which is what kvkit's put sends (with a
+ *   stamp in `flags`; docs/backends/consul.md on why no session check is needed).
  * - get: `kv.get({ key, consistent: true })`, since kvkit's get is consistent by default.
  * - atomicPut: a compare-and-swap against the ModifyIndex the caller saw last that tells the
  *   new ModifyIndex, so a caller can chain: `PUT ?cas=` and a read (`raw`), or one `/v1/txn`
@@ -65,11 +64,6 @@ export async function benchConsul(
           {
             kvkit: (i) => store.put(key(i), valueFor(i)),
             raw: (i) => raw.kv.set(key(i), valueFor(i)),
-            // The request kvkit's put sends, for reference: what the transaction itself costs.
-            'raw-txn': (i) =>
-              raw.transaction.create([
-                { KV: { Verb: 'set', Key: key(i), Value: valueFor(i).toString('base64') } },
-              ] as never),
           },
         )),
         ...(await compareInterleaved(
