@@ -57,6 +57,31 @@ describe('KeyTable', () => {
     // Holes are reclaimed: far less than the 4 × 3 MB written stays allocated.
     expect(table.slabBytes).toBeLessThan(8 * 1024 * 1024);
   });
+
+  it('takes a restored frame of values as one slab, and reclaims it once its values are rewritten', () => {
+    const table = new KeyTable();
+    const count = 4000;
+    // The value section of a key frame: per value u32 slot, u32 length (little-endian), the value.
+    const section = Buffer.alloc(count * (8 + 100));
+    for (let i = 0; i < count; i++) {
+      section.writeUInt32LE(i, i * 108);
+      section.writeUInt32LE(100, i * 108 + 4);
+      section.fill(i % 256, i * 108 + 8, (i + 1) * 108);
+    }
+    const slab = table.adoptSlab(section);
+    section.fill(0); // copied in: the section's buffer may be reused
+    for (let i = 0; i < count; i++) table.appendRestored(`k${i}`, slab, i * 108 + 8, 100, i, i, 0);
+    expect(table.size).toBe(count);
+    expect(table.value('k7')).toEqual(new Uint8Array(100).fill(7));
+    expect(() => table.appendRestored('other', slab, 8, 100, 1, 1, 0)).toThrow(/not numbered/);
+    for (let i = 0; i < count; i++)
+      if (i % 10 !== 0)
+        table.set(`k${i}`, { value: new Uint8Array(100).fill(1), mod: 1, create: 1, lease: 0 });
+    expect(table.value('k10')).toEqual(new Uint8Array(100).fill(10));
+    expect(table.value('k11')).toEqual(new Uint8Array(100).fill(1));
+    // The adopted slab went sparse and was emptied: what stays is about one current slab.
+    expect(table.slabBytes).toBeLessThanOrEqual(1024 * 1024);
+  });
 });
 
 describe('KeyIndex', () => {

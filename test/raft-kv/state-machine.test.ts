@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { kvPackr } from '../../src/raft/kv/commands.js';
 import { encodeRequest, type KvCommand, type KvRequest, KvStateMachine } from '../../src/raft/kv/index.js';
 import { joinFrames } from '../../src/raft/snapshot-frames.js';
 
@@ -588,6 +589,65 @@ describe('KvStateMachine snapshots in frames', () => {
     const parts = [...small.snapshotFrames()];
     expect(full.length).toBeGreaterThan(0);
     const missing = joinFrames([...parts.slice(0, 2), ...parts.slice(3)]);
-    expect(() => new KvStateMachine().restore(missing, { index: 1, term: 1 })).toThrow(/incomplete/);
+    // Key frames are numbered: a missing one is noticed at the next (or at the end).
+    expect(() => new KvStateMachine().restore(missing, { index: 1, term: 1 })).toThrow(
+      /incomplete|key frame starts at key 16, 8 read before it/,
+    );
+    // A key frame whose values are numbered wrong is damaged, not restored.
+    const renumbered = parts.map((p) => Buffer.from(p));
+    const keyFrame = renumbered[1];
+    const valuesAt = 13 + keyFrame.readUInt32BE(9);
+    keyFrame.writeUInt32LE(keyFrame.readUInt32LE(valuesAt) + 1, valuesAt);
+    expect(() => new KvStateMachine().restore(joinFrames(renumbered), { index: 1, term: 1 })).toThrow(
+      /key frame is damaged: key frame value 0 is numbered 1/,
+    );
+  });
+
+  it('still restores an image of version 2 (key frames with each value after its key)', () => {
+    const sm = new KvStateMachine();
+    for (let i = 0; i < 300; i++) {
+      const cmd: KvCommand =
+        i % 7 === 0
+          ? { op: 'put', key: `t/${i}`, value: bytes(`ttl ${i}`), ttlMs: 60_000 }
+          : { op: 'put', key: `k/${String(i).padStart(4, '0')}`, value: new Uint8Array(i % 50).fill(i) };
+      sm.applyRequest({ client: 'c', seq: i + 1, cmd }, { index: i + 1, term: 1 });
+    }
+    const v3 = [...sm.snapshotFrames()];
+    // The same image as version 2 wrote it: header v 2, key frames 0xc1 | u32 count | per key
+    // u32 key bytes | key | u32 value bytes | value | f64 mod | f64 create | f64 lease | f64 ttl.
+    const header = kvPackr.unpack(v3[0]) as { v: number };
+    const v2: Uint8Array[] = [kvPackr.pack({ ...header, v: 2 })];
+    for (const body of v3.slice(1)) {
+      const frame = Buffer.from(body);
+      if (frame[0] !== 0xc1) {
+        v2.push(frame);
+        continue;
+      }
+      const count = frame.readUInt32BE(1);
+      const parts: Buffer[] = [Buffer.from([0xc1, 0, 0, 0, 0])];
+      parts[0].writeUInt32BE(count, 1);
+      let at = 13;
+      let valueAt = 13 + frame.readUInt32BE(9);
+      for (let i = 0; i < count; i++) {
+        const keyBytes = frame.readUInt32BE(at);
+        const length = frame.readUInt32LE(valueAt + 4);
+        const valueLength = Buffer.alloc(4);
+        valueLength.writeUInt32BE(length);
+        parts.push(
+          frame.subarray(at, at + 4 + keyBytes),
+          valueLength,
+          frame.subarray(valueAt + 8, valueAt + 8 + length),
+          frame.subarray(at + 4 + keyBytes, at + 4 + keyBytes + 32),
+        );
+        at += 4 + keyBytes + 32;
+        valueAt += 8 + length;
+      }
+      v2.push(Buffer.concat(parts));
+    }
+    const restored = new KvStateMachine();
+    restored.restore(joinFrames(v2), { index: 300, term: 1 });
+    expect(restored.snapshot()).toEqual(sm.snapshot());
+    expect(restored.list('t/').length).toBe(43);
+    expect(restored.leases().length).toBe(43);
   });
 });

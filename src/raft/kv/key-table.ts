@@ -20,9 +20,9 @@ const SLAB_BYTES = 1024 * 1024;
 /** Values at least this large get a slab of their own (no copying when slabs are emptied). */
 const OWN_SLAB_BYTES = 64 * 1024;
 /** Bytes before each value in a slab: u32 slot, u32 length (little-endian). */
-const VALUE_HEADER = 8;
+export const VALUE_HEADER = 8;
 /** Values up to this size are copied byte by byte (cheaper than making a view to copy from). */
-const SMALL_COPY = 256;
+const SMALL_COPY = 16;
 const PAGE_BITS = 14;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SLOTS - 1;
@@ -138,6 +138,52 @@ export class KeyTable {
     this.#store(slot, src, start, length);
   }
 
+  /**
+   * Restoring an image: takes a copy of `bytes`, laid out as this table's slabs are (per value
+   * u32 slot, u32 length, the value; see key-frames.ts), as a slab of its own; returns its id
+   * for `appendRestored`.
+   */
+  adoptSlab(bytes: Uint8Array): number {
+    const id = this.#newSlab(bytes.byteLength);
+    const slab = this.#slabs[id] as Slab;
+    slab.bytes.set(bytes);
+    slab.used = bytes.byteLength;
+    return id;
+  }
+
+  /**
+   * Restoring an image: a key not held, in the next slot (keys restored into an empty table
+   * take slots 0, 1, 2, … in order), its value `length` bytes at `at` in adopted slab `slab`,
+   * whose header before `at` names this slot.
+   */
+  appendRestored(
+    key: string,
+    slab: number,
+    at: number,
+    length: number,
+    mod: number,
+    create: number,
+    lease: number,
+  ): void {
+    const slot = this.#nextSlot;
+    const bytes = (this.#slabs[slab] as Slab).bytes;
+    if (this.#free.length > 0 || readU32(bytes, at - VALUE_HEADER) !== slot) {
+      throw new Error(`restored value of ${key} is not numbered ${slot}`);
+    }
+    this.#slots.add(key, slot);
+    this.#nextSlot++;
+    if (slot >>> PAGE_BITS === this.#pages.length) this.#addPage();
+    const page = this.#page(slot);
+    const i = 3 * (slot & PAGE_MASK);
+    page.revs[i] = mod;
+    page.revs[i + 1] = create;
+    page.revs[i + 2] = lease;
+    page.where[i] = slab;
+    page.where[i + 1] = at;
+    page.where[i + 2] = length;
+    (this.#slabs[slab] as Slab).live += VALUE_HEADER + length;
+  }
+
   /** The key's value (a read-only view), or undefined. */
   value(key: string): Uint8Array | undefined {
     const slot = this.#slots.get(key);
@@ -198,20 +244,25 @@ export class KeyTable {
 
   /** The key's slot, its old value released; or a new slot for it. */
   #slotFor(key: string): number {
-    const held = this.#slots.get(key);
+    // One probe: the slot a new key would take is offered, and taken only if the key is new.
+    const free = this.#free.length;
+    const offered = free > 0 ? this.#free[free - 1] : this.#nextSlot;
+    const held = this.#slots.getOrAdd(key, offered);
     if (held >= 0) {
       this.#release(held);
       return held;
     }
-    let slot = this.#free.pop();
-    if (slot === undefined) {
-      slot = this.#nextSlot++;
-      if (slot >>> PAGE_BITS === this.#pages.length) {
-        this.#pages.push({ revs: new Float64Array(3 * PAGE_SLOTS), where: new Int32Array(3 * PAGE_SLOTS) });
-      }
+    if (free > 0) {
+      this.#free.pop();
+    } else {
+      this.#nextSlot++;
+      if (offered >>> PAGE_BITS === this.#pages.length) this.#addPage();
     }
-    this.#slots.add(key, slot);
-    return slot;
+    return offered;
+  }
+
+  #addPage(): void {
+    this.#pages.push({ revs: new Float64Array(3 * PAGE_SLOTS), where: new Int32Array(3 * PAGE_SLOTS) });
   }
 
   // ---- values ----
@@ -271,7 +322,8 @@ export class KeyTable {
     where[i] = -1;
     if (id === this.#current) return;
     if (slab.live === 0) this.#dropSlab(id);
-    else if (slab.live * 4 < slab.used && slab.used >= SLAB_BYTES / 2) this.#empty(id);
+    // (Slabs adopted from an image hold a frame's values, ~400 KiB: they are emptied too.)
+    else if (slab.live * 4 < slab.used && slab.used >= OWN_SLAB_BYTES) this.#empty(id);
   }
 
   #dropSlab(id: number): void {
@@ -303,7 +355,8 @@ function copyBytes(src: Uint8Array, from: number, length: number, target: Uint8A
   if (length <= SMALL_COPY) {
     for (let k = 0; k < length; k++) target[at + k] = src[from + k];
   } else {
-    target.set(src.subarray(from, from + length), at);
+    // A plain Uint8Array view: a Buffer's subarray would build a Buffer (measured 2× slower at 100 bytes).
+    target.set(new Uint8Array(src.buffer, src.byteOffset + from, length), at);
   }
 }
 

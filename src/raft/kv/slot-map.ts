@@ -71,15 +71,27 @@ export class SlotMap {
 
   /** Adds a key that is not held yet, in a slot no other key holds. */
   add(key: string, slot: number): void {
+    if (this.getOrAdd(key, slot) >= 0) throw new Error(`SlotMap: ${key} is held already`);
+  }
+
+  /** The key's slot if it is held; else adds it in `slot` (a slot no other key holds) and returns -1. */
+  getOrAdd(key: string, slot: number): number {
     const h = hashKey(key);
     const shard = h >>> (32 - SHARD_BITS);
-    if ((this.#counts[shard] + 1) * 2 > this.#tables[shard].length >>> 1) {
-      this.#rebuild(shard, 2 * (this.#tables[shard].length >>> 1));
-    }
-    const table = this.#tables[shard];
-    const mask = (table.length >>> 1) - 1;
+    let table = this.#tables[shard];
+    let mask = (table.length >>> 1) - 1;
     let i = h & mask;
-    while (table[2 * i] !== 0) i = (i + 1) & mask;
+    for (; ; i = (i + 1) & mask) {
+      const entry = table[2 * i];
+      if (entry === 0) break;
+      if (table[2 * i + 1] === (h | 0) && this.keyOf(entry - 1) === key) return entry - 1;
+    }
+    if ((this.#counts[shard] + 1) * 2 > mask + 1) {
+      this.#rebuild(shard, 2 * (mask + 1));
+      table = this.#tables[shard];
+      mask = (table.length >>> 1) - 1;
+      for (i = h & mask; table[2 * i] !== 0; i = (i + 1) & mask);
+    }
     table[2 * i] = slot + 1;
     table[2 * i + 1] = h;
     this.#counts[shard]++;
@@ -91,6 +103,7 @@ export class SlotMap {
     // Pages fill in slot order, so this stays a dense array.
     while (keys.length < at) keys.push(undefined);
     keys[at] = key;
+    return -1;
   }
 
   /** Removes a key; returns the slot it held, or -1. */

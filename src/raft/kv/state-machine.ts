@@ -9,7 +9,13 @@ import {
   kvPackr,
   parseRequest,
 } from './commands.js';
-import { KEY_FRAME_MARK, KeyFrameBuilder, type KeyImage, readKeyFrame } from './key-frames.js';
+import {
+  KEY_FRAME_MARK,
+  KeyFrameBuilder,
+  type KeyImage,
+  readKeyFrame,
+  restoreKeyFrame,
+} from './key-frames.js';
 import { KeyIndex } from './key-index.js';
 import { KeyTable } from './key-table.js';
 
@@ -58,8 +64,9 @@ const MAX_FORGOTTEN_RANGES = 32;
 const FRAME_ITEMS = 4096;
 const FRAME_VALUE_BYTES = 512 * 1024;
 
-/** Image format version (frames, see `snapshotFrames`). */
-const IMAGE_VERSION = 2;
+/** Image format version (frames, see `snapshotFrames`); version 2 images (key frames of before) are read too. */
+const IMAGE_VERSION = 3;
+const READ_VERSIONS: ReadonlySet<unknown> = new Set([2, 3]);
 
 /** One change of one key, as watches see it. */
 export interface KvEvent {
@@ -377,8 +384,9 @@ export class KvStateMachine implements ReplicatedStateMachine {
 
   *#keyFrames(cow: SnapshotCow): Generator<Uint8Array> {
     const { blocks } = cow;
+    let ordinal = 0;
     while (cow.block < blocks.length) {
-      const frame = new KeyFrameBuilder(this.#keys);
+      const frame = new KeyFrameBuilder(this.#keys, ordinal);
       while (cow.block < blocks.length && frame.count < this.#frameItems && frame.size < FRAME_VALUE_BYTES) {
         const key = blocks[cow.block][cow.at];
         const before = cow.keyBefore.get(key);
@@ -396,6 +404,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
           cow.at = 0;
         }
       }
+      ordinal += frame.count;
       yield frame.finish();
     }
   }
@@ -448,18 +457,26 @@ export class KvStateMachine implements ReplicatedStateMachine {
       push: (frame) => {
         if (header !== null && frame[0] === KEY_FRAME_MARK) {
           if (ended) throw new SnapshotImageError('snapshot image frame out of place');
+          const restored = (key: string, lease: number, ttlMs: number) => {
+            if (last !== null && !(last < key))
+              throw new SnapshotImageError('snapshot image keys out of order');
+            last = key;
+            index.appendSorted(key);
+            if (!lease) return;
+            const known = leases.get(lease);
+            if (known) known.keys.add(key);
+            else leases.set(lease, { ttlMs, implicit: true, keys: new Set([key]) });
+          };
           try {
-            readKeyFrame(frame, (key, valueStart, valueLength, mod, create, lease, ttlMs) => {
-              if (last !== null && !(last < key))
-                throw new SnapshotImageError('snapshot image keys out of order');
-              last = key;
-              keys.setFrom(key, frame, valueStart, valueLength, mod, create, lease);
-              index.appendSorted(key);
-              if (!lease) return;
-              const known = leases.get(lease);
-              if (known) known.keys.add(key);
-              else leases.set(lease, { ttlMs, implicit: true, keys: new Set([key]) });
-            });
+            if (header.v === IMAGE_VERSION) {
+              restoreKeyFrame(frame, keys, restored);
+            } else {
+              readKeyFrame(frame, (key, valueStart, valueLength, mod, create, lease, ttlMs) => {
+                if (keys.has(key)) throw new SnapshotImageError('snapshot image keys out of order');
+                keys.setFrom(key, frame, valueStart, valueLength, mod, create, lease);
+                restored(key, lease, ttlMs);
+              });
+            }
           } catch (err) {
             if (err instanceof SnapshotImageError) throw err;
             throw new SnapshotImageError(`snapshot image key frame is damaged: ${(err as Error).message}`, {
@@ -476,7 +493,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
         }
         if (header === null) {
           const h = body as ImageHeader;
-          if (h?.v !== IMAGE_VERSION) {
+          if (!READ_VERSIONS.has(h?.v)) {
             throw new SnapshotImageError(`snapshot image version ${String(h?.v)} is not ${IMAGE_VERSION}`);
           }
           header = h;
