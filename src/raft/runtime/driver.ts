@@ -166,9 +166,12 @@ export class RaftDriver {
     this.observer.onRestored?.(this.applied);
     this.core = new RaftCore({ ...opts.raft, id: opts.id, storage: this.disk, applied: this.applied });
     // Route to members whose conf change is in the log but not applied yet.
+    let confChangeAhead = false;
     for (let i = this.disk.firstIndex(); i <= this.disk.lastIndex(); ) {
       const batch = this.disk.entries(i, this.disk.lastIndex() + 1, 4 * 1024 * 1024);
       this.noteRoutes(batch);
+      for (const entry of batch)
+        if (entry.type === 'confChange' && entry.index > this.applied) confChangeAhead = true;
       i += batch.length;
     }
     const token = Buffer.from(opts.token.buffer, opts.token.byteOffset, opts.token.byteLength);
@@ -183,6 +186,12 @@ export class RaftDriver {
       `${this.id}:${token.toString('hex')}`,
       this.clock,
     );
+    // The only voter need not wait out an election timeout to serve after a restart (etcd
+    // fast-forwards its ticks for a one-member cluster likewise): it campaigns at once and wins
+    // alone. Not while a membership change in its log is still to apply: the configuration it
+    // would win under may be an old one.
+    const { voters } = this.core.status().confState;
+    if (!confChangeAhead && voters.length === 1 && voters[0] === this.id) this.core.campaign();
     this.scheduleTick(opts.firstTickMs ?? opts.tickMs);
     this.schedulePump();
   }
