@@ -140,6 +140,17 @@ interface Held {
   busy?: Promise<void>;
 }
 
+function agentTask(h: Held): AgentTask {
+  return {
+    id: h.task.id,
+    serviceId: h.task.serviceId,
+    service: h.task.service,
+    slot: h.task.slot,
+    state: h.state,
+    networks: h.task.networks,
+  };
+}
+
 class RunningAgent implements Agent {
   readonly nodeId: string;
   readonly hostname: string;
@@ -201,14 +212,7 @@ class RunningAgent implements Agent {
   }
 
   tasks(): AgentTask[] {
-    return [...this.#held.values()].map((h) => ({
-      id: h.task.id,
-      serviceId: h.task.serviceId,
-      service: h.task.service,
-      slot: h.task.slot,
-      state: h.state,
-      networks: h.task.networks,
-    }));
+    return [...this.#held.values()].map(agentTask);
   }
 
   close(): Promise<void> {
@@ -362,14 +366,7 @@ class RunningAgent implements Agent {
     if (!gossip) return;
     const tasks = [...this.#held.values()]
       .filter((h) => h.state === 'running' && h.task.desiredState !== 'shutdown')
-      .map((h) => ({
-        id: h.task.id,
-        serviceId: h.task.serviceId,
-        service: h.task.service,
-        slot: h.task.slot,
-        state: h.state,
-        networks: h.task.networks,
-      }));
+      .map(agentTask);
     const key = tasks.map((t) => t.id).join(',');
     if (key === this.#publishedKey) return;
     this.#publishedKey = key;

@@ -4,7 +4,7 @@ import { type Gossip, startGossip } from '../../src/gossip/index.js';
 import { createStore, GOSSIP_TASK_TABLE } from '../../src/index.js';
 import { type Swarm, startSwarm } from '../swarm/harness.js';
 import { eventually } from './member-processes.js';
-import { storeKeys } from './store-keys.js';
+import { twoGossipAgents } from './store-keys.js';
 
 /** Short protocol periods so a test sees many rounds; verdicts never depend on them. */
 const config = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 };
@@ -40,11 +40,7 @@ describe('agents in the gossip cluster', () => {
   it('each agent is a member named after its node, publishes its running tasks per network, leaves a network with its last task there, and leaves the cluster on close', async () => {
     swarm = await startSwarm();
     const s = swarm;
-    const keys = await storeKeys(s.store);
-    const w1 = await s.join('w1', { gossip: { bind: '127.0.0.1:0', config } });
-    const g1 = w1.gossip as Gossip;
-    const w2 = await s.join('w2', { gossip: { bind: '127.0.0.1:0', join: [addr(g1)], config } });
-    const g2 = w2.gossip as Gossip;
+    const { keys, w1, w2, g1, g2 } = await twoGossipAgents(s);
     expect(g1.name).toBe(w1.nodeId);
     expect(g2.name).toBe(w2.nodeId);
     observer = await startGossip({ name: 'observer', bind: '127.0.0.1:0', join: [addr(g1)], keys, config });

@@ -11,7 +11,7 @@ import { KvkitProcess } from '../discovery/cli-process.js';
 import { type DigAnswer, dig, digUntil, ipsOf, resolverAt } from '../discovery/dns/support.js';
 import { type Swarm, startSwarm } from '../swarm/harness.js';
 import { eventually } from './member-processes.js';
-import { storeKeys } from './store-keys.js';
+import { twoGossipAgents } from './store-keys.js';
 
 const config = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 };
 const addr = (g: Gossip): string => `127.0.0.1:${g.address.port}`;
@@ -34,10 +34,7 @@ describe('DNS from gossip', () => {
   it('answers every name, PTR, AAAA and case exactly as the Store-backed server does, and follows scaling', async () => {
     swarm = await startSwarm();
     const s = swarm;
-    const keys = await storeKeys(s.store);
-    const w1 = await s.join('w1', { gossip: { bind: '127.0.0.1:0', config } });
-    const g1 = w1.gossip as Gossip;
-    await s.join('w2', { gossip: { bind: '127.0.0.1:0', join: [addr(g1)], config } });
+    const { keys, g1 } = await twoGossipAgents(s);
     const member = await startGossip({ name: 'dns-1', bind: '127.0.0.1:0', join: [addr(g1)], keys, config });
     cleanup.push(() => member.close());
     await s.net.createService({ name: 'web', networks: ['mh_net'], replicas: 3, endpointMode: 'vip' });
@@ -101,10 +98,7 @@ describe('DNS from gossip', () => {
   it('kvkit dns serve --gossip never opens the Store: names resolve while it is unreachable, and follow a crashed agent', async () => {
     swarm = await startSwarm();
     const s = swarm;
-    const keys = await storeKeys(s.store);
-    const w1 = await s.join('w1', { gossip: { bind: '127.0.0.1:0', config } });
-    const g1 = w1.gossip as Gossip;
-    const w2 = await s.join('w2', { gossip: { bind: '127.0.0.1:0', join: [addr(g1)], config } });
+    const { keys, g1, w2 } = await twoGossipAgents(s);
     await s.net.createService({ name: 'web', networks: ['mh_net'], replicas: 2 });
     await eventually('both tasks are published', async () => {
       const id = (await s.net.inspectNetwork('mh_net')).id;
