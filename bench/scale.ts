@@ -6,17 +6,19 @@
  *
  *   npm run bench:scale -- --quick                       # 500 nodes / 1,000 tasks on raft
  *   npm run bench:scale -- --nodes 4700 --tasks 10000 --store raft --pattern kvkit
- *   npm run bench:scale -- --plot                        # only redraw docs/scale.svg
+ *   npm run bench:scale -- --report                      # only redraw docs/scale.svg and the table in docs/scale.md
  *
  * Options: --nodes N (500), --tasks N (10000; 1000 with --quick), --heartbeat MS (5000; 2000 with
  * --quick), --store raft|etcd|consul, --pattern kvkit|libkv, --steady MS (60000; 10000 with
- * --quick), --processes N (10), --no-record (do not append to bench/results/scale.json).
- * Each run appends one record to bench/results/scale.json and redraws docs/scale.svg.
+ * --quick), --processes N (10), --phase-timeout MS (600000; 120000 with --quick: a phase that
+ * takes longer is recorded null with the error), --no-record (do not append to
+ * bench/results/scale.json). Each run appends one record to bench/results/scale.json (committed)
+ * and redraws docs/scale.svg and the table in docs/scale.md from every record there.
  */
 import { parseArgs } from 'node:util';
 import { printTable } from './lib/measure.js';
-import { appendRecord, readRecords, writePlot } from './scale/results.js';
-import { runScale, type ScaleRecord } from './scale/run.js';
+import { appendRecord, readRecords, tableRows, writeReport } from './scale/results.js';
+import { runScale } from './scale/run.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +31,8 @@ const { values } = parseArgs({
     processes: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-record': { type: 'boolean', default: false },
-    plot: { type: 'boolean', default: false },
+    'phase-timeout': { type: 'string' },
+    report: { type: 'boolean', default: false },
   },
 });
 
@@ -40,8 +43,8 @@ function int(value: string | undefined, fallback: number, name: string, min: num
   return n;
 }
 
-if (values.plot) {
-  console.log(writePlot(readRecords()));
+if (values.report) {
+  console.log(writeReport(readRecords()).join('\n'));
   process.exit(0);
 }
 const store = values.store as string;
@@ -57,37 +60,13 @@ const record = await runScale({
   heartbeatMs: int(values.heartbeat, quick ? 2000 : 5000, 'heartbeat', 500),
   steadyMs: int(values.steady, quick ? 10_000 : 60_000, 'steady', 1000),
   processes: int(values.processes, 10, 'processes', 2),
-  phaseTimeoutMs: quick ? 120_000 : 600_000,
+  phaseTimeoutMs: int(values['phase-timeout'], quick ? 120_000 : 600_000, 'phase-timeout', 10_000),
   restartDelayMs: 1000,
 });
-printTable('scale run', [row(record)]);
+printTable('scale run', tableRows([record]));
 if (record.error) console.log(`error: ${record.error}`);
 if (!values['no-record']) {
   const file = appendRecord(record);
-  console.log(`\nappended to ${file}; plot: ${writePlot(readRecords())}`);
+  console.log(`\nappended to ${file}; redrawn: ${writeReport(readRecords()).join(', ')}`);
 }
 process.exit(record.allRunning && !record.error ? 0 : 1);
-
-function row(r: ScaleRecord): Record<string, unknown> {
-  const s = (v: number | null) => (v === null ? '-' : String(v));
-  return {
-    store: r.store,
-    pattern: r.pattern,
-    nodes: r.nodes,
-    tasks: r.tasks,
-    'hb ms': r.heartbeatMs,
-    'join ms': s(r.joinMs),
-    'hb p50': s(r.heartbeatP50Ms),
-    'hb p99': s(r.heartbeatP99Ms),
-    'false downs': s(r.falseDowns),
-    'alloc ms': s(r.allocatedMs),
-    'running ms': s(r.runningMs),
-    'dns ms': s(r.resolvableMs),
-    'down ms': s(r.downDetectedMs),
-    'replaced ms': s(r.replacedMs),
-    'leader-kill downs': s(r.leaderKillFalseDowns),
-    'writes/s': s(r.storeWritesPerS),
-    'mgr cpu %': s(r.managerCpuPercent),
-    load: `${r.loadStart}→${r.loadEnd}`,
-  };
-}

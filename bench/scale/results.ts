@@ -1,7 +1,10 @@
 /**
- * bench/results/scale.json (an array of run records, the issue's fields first) and the plot in
- * docs/scale.svg drawn from it: heartbeat p99 and burst time (until every task ran) against N,
- * one line per store and pattern, log–log. Hand-written SVG: no plotting dependency.
+ * bench/results/scale.json (an array of run records, the issue's fields first, committed) and
+ * what docs/scale.md shows of it, both drawn from every record there (`--report` redraws them):
+ * - the plot, docs/scale.svg: heartbeat p99 and burst time (until every task ran) against N, one
+ *   line per store and pattern, log–log (hand-written SVG: no plotting dependency);
+ * - the table, between the `scale-table` markers in docs/scale.md.
+ * The latest run of each store, pattern and N is the one shown.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +13,9 @@ import type { ScaleRecord } from './run.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 export const RESULTS = join(ROOT, 'bench', 'results', 'scale.json');
 export const PLOT = join(ROOT, 'docs', 'scale.svg');
+export const DOC = join(ROOT, 'docs', 'scale.md');
+const TABLE_START = '<!-- scale-table:start (npm run bench:scale -- --report) -->';
+const TABLE_END = '<!-- scale-table:end -->';
 
 export function readRecords(): ScaleRecord[] {
   if (!existsSync(RESULTS)) return [];
@@ -38,11 +44,68 @@ interface Panel {
   value: (r: ScaleRecord) => number | null;
 }
 
-/** Draws the plot from every record (the latest run of each store, pattern and N); returns its path. */
-export function writePlot(records: ScaleRecord[]): string {
+/** The latest run of each store, pattern and N, by store, pattern, then N. */
+export function latestRuns(records: ScaleRecord[]): ScaleRecord[] {
   const latest = new Map<string, ScaleRecord>();
   for (const r of records) latest.set(`${r.store} ${r.pattern} ${r.nodes}`, r);
-  const runs = [...latest.values()];
+  const order = (r: ScaleRecord) =>
+    `${['raft', 'etcd', 'consul'].indexOf(r.store)}${r.pattern === 'kvkit' ? 0 : 1}`;
+  return [...latest.values()].sort((a, b) => order(a).localeCompare(order(b)) || a.nodes - b.nodes);
+}
+
+/** One row per run, as the console and docs/scale.md show it (times in seconds). */
+export function tableRows(records: ScaleRecord[]): Record<string, string>[] {
+  const sec = (v: number | null) => (v === null ? '–' : (v / 1000).toFixed(1));
+  const num = (v: number | null) => (v === null ? '–' : String(v));
+  return records.map((r) => ({
+    store: r.store,
+    pattern: r.pattern,
+    nodes: String(r.nodes),
+    tasks: String(r.tasks),
+    'hb s': sec(r.heartbeatMs),
+    'join s': sec(r.joinMs),
+    'hb p50/p99 ms': `${num(r.heartbeatP50Ms)}/${num(r.heartbeatP99Ms)}`,
+    'false downs': num(r.falseDowns),
+    'alloc/run/DNS s': `${sec(r.allocatedMs)}/${sec(r.runningMs)}/${sec(r.resolvableMs)}`,
+    'down/replaced/DNS s': `${sec(r.downDetectedMs)}/${sec(r.replacedMs)}/${sec(r.replacedResolvableMs)}`,
+    'leader kill: act s, downs': `${sec(r.leaderKillActMs)}, ${num(r.leaderKillFalseDowns)}`,
+    'writes/s': num(r.storeWritesPerS),
+    'mgr CPU %': num(r.managerCpuPercent),
+    load: `${r.loadStart}→${r.loadEnd}`,
+    error: r.error ? r.error.slice(0, 120) : '',
+  }));
+}
+
+/** Redraws the plot and the table in docs/scale.md from every record; returns what it wrote. */
+export function writeReport(records: ScaleRecord[]): string[] {
+  const written = [writePlot(records)];
+  if (existsSync(DOC)) {
+    const doc = readFileSync(DOC, 'utf8');
+    const start = doc.indexOf(TABLE_START);
+    const end = doc.indexOf(TABLE_END);
+    if (start !== -1 && end > start) {
+      const table = markdownTable(tableRows(latestRuns(records)));
+      writeFileSync(DOC, `${doc.slice(0, start + TABLE_START.length)}\n${table}\n${doc.slice(end)}`);
+      written.push(DOC);
+    }
+  }
+  return written;
+}
+
+function markdownTable(rows: Record<string, string>[]): string {
+  if (rows.length === 0) return '(no runs recorded yet)';
+  const columns = Object.keys(rows[0]);
+  const line = (cells: string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [
+    line(columns),
+    line(columns.map(() => '---')),
+    ...rows.map((r) => line(columns.map((c) => r[c]))),
+  ].join('\n');
+}
+
+/** Draws the plot from every record (the latest run of each store, pattern and N); returns its path. */
+export function writePlot(records: ScaleRecord[]): string {
+  const runs = latestRuns(records);
   const panels: Panel[] = [
     { title: 'heartbeat p99 (ms) as the agents see it', value: (r) => r.heartbeatP99Ms },
     { title: 'burst: ms until every task runs', value: (r) => r.runningMs },

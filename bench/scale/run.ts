@@ -17,9 +17,17 @@ import { Resolver } from 'node:dns/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createStore, type NetworkState, openNetworkState, type Store, type Task } from '../../src/index.js';
+import {
+  createStore,
+  type NetworkState,
+  type NetworkStateSnapshot,
+  openNetworkState,
+  type Store,
+  type Task,
+} from '../../src/index.js';
 import { KvkitProcess } from '../../test/discovery/cli-process.js';
 import type { AgentsConfig, AgentsLine } from './agents.js';
+import { StateFollower } from './follow.js';
 import { cpuMsOf, type ScaleStore, type StoreKind, startScaleStore } from './stores.js';
 
 export type Pattern = 'kvkit' | 'libkv';
@@ -222,6 +230,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
   let client: Store | undefined;
   let net: NetworkState | undefined;
   let dns: KvkitProcess | undefined;
+  let follower: StateFollower | undefined;
   const procs: AgentsProcess[] = [];
   try {
     log(
@@ -231,6 +240,9 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     client = await createStore(scale.url);
     net = await openNetworkState(client);
     const state = net;
+    follower = new StateFollower(net);
+    const follow = follower;
+    const nodesNow = () => follow.latest?.nodes ?? [];
 
     // 0. Agent processes, connected before the storm starts.
     const per = Math.ceil(opts.nodes / opts.processes);
@@ -243,7 +255,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
           first,
           count: Math.min(per, opts.nodes - first),
           heartbeatMs: opts.heartbeatMs,
-          joinConcurrency: 16,
+          joinConcurrency: 64,
         }),
       );
     }
@@ -273,8 +285,8 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     const registered = joined.reduce((s, j) => s + j.nodes, 0);
     if (registered < opts.nodes) throw new Error(`join: only ${registered} of ${opts.nodes} nodes joined`);
     if (opts.pattern === 'kvkit') {
-      const ready = await poll(
-        async () => (await state.listNodes()).filter((n) => n.state === 'ready').length >= opts.nodes,
+      const ready = await follow.until(
+        (s) => s.nodes.filter((n) => n.state === 'ready').length >= opts.nodes,
         opts.phaseTimeoutMs,
       );
       if (!ready) throw new Error('join: not every node ready');
@@ -296,7 +308,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     const vanishedStart = vanished;
     while (Date.now() < steadyStart + opts.steadyMs) {
       if (opts.pattern === 'kvkit') {
-        for (const n of await state.listNodes().catch(() => [])) if (n.state === 'down') downSeen.add(n.id);
+        for (const n of nodesNow()) if (n.state === 'down') downSeen.add(n.id);
       }
       await new Promise((r) => setTimeout(r, Math.min(2000, opts.heartbeatMs)));
     }
@@ -362,31 +374,29 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
         restartDelayMs: opts.restartDelayMs,
       }),
     ]);
-    let tasks: Task[] = [];
-    const allocated = await poll(async () => {
-      tasks = await state.listTasks();
-      return (
-        tasks.length >= opts.tasks &&
-        tasks.every((t) => t.state !== 'new' && t.attachments.every((a) => a.addresses.length > 0)) &&
-        Date.now()
-      );
-    }, opts.phaseTimeoutMs);
+    const total = () => opts.tasks + (scaledUp ? 1 : 0);
+    let scaledUp = false;
+    const allocated = await follow.until(
+      (s) =>
+        s.tasks.length >= total() &&
+        s.tasks.every((t) => t.state !== 'new' && t.attachments.every((a) => a.addresses.length > 0)),
+      opts.phaseTimeoutMs,
+    );
     if (allocated === null) fail('burst', 'not every task allocated');
-    else rec.allocatedMs = allocated - burstStart;
-    const allRunning = async () => {
-      tasks = await state.listTasks();
-      return tasks.length >= opts.tasks && tasks.every((t) => t.state === 'running') && tasks;
-    };
-    const running = await poll(allRunning, opts.phaseTimeoutMs);
+    else rec.allocatedMs = allocated.at - burstStart;
+    const allRunning = (s: NetworkStateSnapshot) =>
+      s.tasks.length >= total() && s.tasks.every((t) => t.state === 'running') && s.tasks;
+    const running = await follow.until(allRunning, opts.phaseTimeoutMs);
     if (running === null) {
+      const tasks = follow.latest?.tasks ?? [];
       fail(
         'burst',
         `not every task running (${tasks.filter((t) => t.state === 'running').length} of ${opts.tasks})`,
       );
       throw new Error(errors.join('; '));
     }
-    rec.runningMs = Date.now() - burstStart;
-    const resolved = await resolvable(port, sample(running, DNS_SAMPLES), opts.phaseTimeoutMs);
+    rec.runningMs = running.at - burstStart;
+    const resolved = await resolvable(port, sample(running.value, DNS_SAMPLES), opts.phaseTimeoutMs);
     if (resolved === null) fail('burst', 'sampled tasks not all in DNS');
     else rec.resolvableMs = resolved - burstStart;
     log(
@@ -396,29 +406,27 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     // 4a. Agent process kill.
     const victimProc = procs[0];
     const victims = new Set(
-      (await state.listNodes())
+      nodesNow()
         .filter((n) => n.hostname.startsWith(`${victimProc.config.prefix}-`))
         .map((n) => n.id),
     );
     const killStart = Date.now();
     await victimProc.kill();
-    const down = await poll(
-      async () =>
-        (await state.listNodes()).filter((n) => victims.has(n.id) && n.state === 'down').length ===
-          victims.size && Date.now(),
+    const down = await follow.until(
+      (s) => s.nodes.filter((n) => victims.has(n.id) && n.state === 'down').length === victims.size,
       opts.phaseTimeoutMs,
     );
     if (down === null) fail('agent kill', 'its nodes not all marked down');
-    else rec.downDetectedMs = down - killStart;
-    const replaced = await poll(async () => {
-      const t = await allRunning();
+    else rec.downDetectedMs = down.at - killStart;
+    const replaced = await follow.until((s) => {
+      const t = allRunning(s);
       if (!t) return false;
       return t.every((x) => !victims.has(x.nodeId ?? '')) && t;
     }, opts.phaseTimeoutMs);
     if (replaced === null) fail('agent kill', 'tasks not all replaced');
     else {
-      rec.replacedMs = Date.now() - killStart;
-      const moved = replaced.filter((t) => new Date(t.createdAt).getTime() >= killStart);
+      rec.replacedMs = replaced.at - killStart;
+      const moved = replaced.value.filter((t) => new Date(t.createdAt).getTime() >= killStart);
       const r = await resolvable(port, sample(moved, DNS_SAMPLES), opts.phaseTimeoutMs);
       if (r !== null) rec.replacedResolvableMs = r - killStart;
     }
@@ -429,18 +437,24 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     // 4b. Leader kill.
     const killed = await scale.killLeader();
     const leaderStart = Date.now();
-    const acted = await poll(async () => {
+    // Scaled up through the store as it fails over (retried until the write lands).
+    const scaled = await poll(async () => {
       const s = await state.inspectService('nginx');
       if (s.replicas === nginx) await state.scaleService('nginx', nginx + 1);
-      const t = await state.listTasks({ service: 'nginx' });
-      return t.length === nginx + 1 && t.every((x) => x.state === 'running') && Date.now();
+      return true;
+    }, opts.phaseTimeoutMs);
+    scaledUp = scaled !== null;
+    const acted = await follow.until((s) => {
+      const service = s.services.find((x) => x.name === 'nginx');
+      const t = s.tasks.filter((x) => x.serviceId === service?.id);
+      return t.length === nginx + 1 && t.every((x) => x.state === 'running');
     }, opts.phaseTimeoutMs);
     if (acted === null) fail('leader kill', 'no manager acted again');
-    else rec.leaderKillActMs = acted - leaderStart;
+    else rec.leaderKillActMs = acted.at - leaderStart;
     const wrongly = new Set<string>();
     const graceEnd = leaderStart + 7 * opts.heartbeatMs;
     while (Date.now() < graceEnd) {
-      for (const n of await state.listNodes().catch(() => [])) {
+      for (const n of nodesNow()) {
         if (n.state === 'down' && !victims.has(n.id)) wrongly.add(n.id);
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, opts.heartbeatMs)));
@@ -449,7 +463,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     log(
       `  ${killed} SIGKILLed: a manager acted again in ${rec.leaderKillActMs} ms, ${wrongly.size} nodes wrongly down`,
     );
-    rec.allRunning = (await poll(allRunning, opts.phaseTimeoutMs)) !== null;
+    rec.allRunning = (await follow.until(allRunning, opts.phaseTimeoutMs)) !== null;
     return rec;
   } catch (err) {
     fail('run', err instanceof Error ? err.message : String(err));
@@ -459,6 +473,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     if (errors.length > 0) rec.error = errors.join('; ');
     await Promise.allSettled(procs.map((p) => p.kill()));
     await dns?.kill('SIGKILL');
+    await follower?.close();
     await net?.close().catch(() => {});
     await client?.close().catch(() => {});
     await scale?.close().catch(() => {});
