@@ -11,7 +11,8 @@
  * Options: --nodes N (500), --tasks N (10000; 1000 with --quick), --heartbeat MS (5000; 2000 with
  * --quick), --store raft|etcd|consul, --pattern kvkit|libkv, --steady MS (60000; 10000 with
  * --quick), --processes N (10), --phase-timeout MS (600000; 120000 with --quick: a phase that
- * takes longer is recorded null with the error), --no-record (do not append to
+ * takes longer is recorded null with the error), --run-timeout MS (none: later phases get what
+ * is left of it), --no-record (do not append to
  * bench/results/scale.json). Each run appends one record to bench/results/scale.json (committed)
  * and redraws docs/scale.svg and the table in docs/scale.md from every record there.
  */
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'no-record': { type: 'boolean', default: false },
     'phase-timeout': { type: 'string' },
+    'run-timeout': { type: 'string' },
     report: { type: 'boolean', default: false },
   },
 });
@@ -61,6 +63,7 @@ const record = await runScale({
   steadyMs: int(values.steady, quick ? 10_000 : 60_000, 'steady', 1000),
   processes: int(values.processes, 10, 'processes', 2),
   phaseTimeoutMs: int(values['phase-timeout'], quick ? 120_000 : 600_000, 'phase-timeout', 10_000),
+  ...(values['run-timeout'] ? { runTimeoutMs: int(values['run-timeout'], 0, 'run-timeout', 60_000) } : {}),
   restartDelayMs: 1000,
 });
 printTable('scale run', tableRows([record]));

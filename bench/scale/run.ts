@@ -44,6 +44,8 @@ export interface ScaleOptions {
   processes: number;
   /** The longest any one phase may take before the run records it as not finished (ms). */
   phaseTimeoutMs: number;
+  /** The longest the whole run may take (ms): later phases get what is left. Default: no bound. */
+  runTimeoutMs?: number;
   /** Restart delay of the burst's services (ms). */
   restartDelayMs: number;
   log?: (line: string) => void;
@@ -221,6 +223,8 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     processes: opts.processes,
     allRunning: false,
   };
+  const deadline = Date.now() + (opts.runTimeoutMs ?? Number.POSITIVE_INFINITY);
+  const phaseMs = () => Math.max(1000, Math.min(opts.phaseTimeoutMs, deadline - Date.now()));
   const errors: string[] = [];
   const fail = (phase: string, why: string) => {
     errors.push(`${phase}: ${why}`);
@@ -281,19 +285,19 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     // 1. Join storm.
     const joinStart = Date.now();
     for (const p of procs) p.send('join');
-    const joined = await Promise.all(procs.map((p) => p.wait('joined', opts.phaseTimeoutMs)));
+    const joined = await Promise.all(procs.map((p) => p.wait('joined', phaseMs())));
     const registered = joined.reduce((s, j) => s + j.nodes, 0);
     if (registered < opts.nodes) throw new Error(`join: only ${registered} of ${opts.nodes} nodes joined`);
     if (opts.pattern === 'kvkit') {
       const ready = await follow.until(
         (s) => s.nodes.filter((n) => n.state === 'ready').length >= opts.nodes,
-        opts.phaseTimeoutMs,
+        phaseMs(),
       );
       if (!ready) throw new Error('join: not every node ready');
     } else {
       const seen = await poll(
         async () => [...listedBy.values()].every((n) => n >= opts.nodes) && listedBy.size === procs.length,
-        opts.phaseTimeoutMs,
+        phaseMs(),
       );
       if (!seen) fail('join', 'not every watcher saw the whole node list');
     }
@@ -335,7 +339,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
 
     if (opts.pattern === 'libkv') {
       await libkvFailures(
-        opts,
+        { ...opts, phaseTimeoutMs: phaseMs() },
         rec,
         procs,
         scale,
@@ -380,13 +384,13 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
       (s) =>
         s.tasks.length >= total() &&
         s.tasks.every((t) => t.state !== 'new' && t.attachments.every((a) => a.addresses.length > 0)),
-      opts.phaseTimeoutMs,
+      phaseMs(),
     );
     if (allocated === null) fail('burst', 'not every task allocated');
     else rec.allocatedMs = allocated.at - burstStart;
     const allRunning = (s: NetworkStateSnapshot) =>
       s.tasks.length >= total() && s.tasks.every((t) => t.state === 'running') && s.tasks;
-    const running = await follow.until(allRunning, opts.phaseTimeoutMs);
+    const running = await follow.until(allRunning, phaseMs());
     if (running === null) {
       const tasks = follow.latest?.tasks ?? [];
       fail(
@@ -396,7 +400,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
       throw new Error(errors.join('; '));
     }
     rec.runningMs = running.at - burstStart;
-    const resolved = await resolvable(port, sample(running.value, DNS_SAMPLES), opts.phaseTimeoutMs);
+    const resolved = await resolvable(port, sample(running.value, DNS_SAMPLES), phaseMs());
     if (resolved === null) fail('burst', 'sampled tasks not all in DNS');
     else rec.resolvableMs = resolved - burstStart;
     log(
@@ -414,7 +418,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     await victimProc.kill();
     const down = await follow.until(
       (s) => s.nodes.filter((n) => victims.has(n.id) && n.state === 'down').length === victims.size,
-      opts.phaseTimeoutMs,
+      phaseMs(),
     );
     if (down === null) fail('agent kill', 'its nodes not all marked down');
     else rec.downDetectedMs = down.at - killStart;
@@ -422,12 +426,12 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
       const t = allRunning(s);
       if (!t) return false;
       return t.every((x) => !victims.has(x.nodeId ?? '')) && t;
-    }, opts.phaseTimeoutMs);
+    }, phaseMs());
     if (replaced === null) fail('agent kill', 'tasks not all replaced');
     else {
       rec.replacedMs = replaced.at - killStart;
       const moved = replaced.value.filter((t) => new Date(t.createdAt).getTime() >= killStart);
-      const r = await resolvable(port, sample(moved, DNS_SAMPLES), opts.phaseTimeoutMs);
+      const r = await resolvable(port, sample(moved, DNS_SAMPLES), phaseMs());
       if (r !== null) rec.replacedResolvableMs = r - killStart;
     }
     log(
@@ -442,13 +446,13 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
       const s = await state.inspectService('nginx');
       if (s.replicas === nginx) await state.scaleService('nginx', nginx + 1);
       return true;
-    }, opts.phaseTimeoutMs);
+    }, phaseMs());
     scaledUp = scaled !== null;
     const acted = await follow.until((s) => {
       const service = s.services.find((x) => x.name === 'nginx');
       const t = s.tasks.filter((x) => x.serviceId === service?.id);
       return t.length === nginx + 1 && t.every((x) => x.state === 'running');
-    }, opts.phaseTimeoutMs);
+    }, phaseMs());
     if (acted === null) fail('leader kill', 'no manager acted again');
     else rec.leaderKillActMs = acted.at - leaderStart;
     const wrongly = new Set<string>();
@@ -463,7 +467,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     log(
       `  ${killed} SIGKILLed: a manager acted again in ${rec.leaderKillActMs} ms, ${wrongly.size} nodes wrongly down`,
     );
-    rec.allRunning = (await follow.until(allRunning, opts.phaseTimeoutMs)) !== null;
+    rec.allRunning = (await follow.until(allRunning, phaseMs())) !== null;
     return rec;
   } catch (err) {
     fail('run', err instanceof Error ? err.message : String(err));
