@@ -61,8 +61,10 @@ if ! dockerd_alive; then
   log "starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
   # setsid: the daemon must outlive this script and its process group.
+  # 9>&-: the daemon and its children (containerd, docker-proxy) must not inherit the install
+  # lock, or every later call of this script waits on it for as long as the daemon runs.
   # shellcheck disable=SC2086 # DOCKERD_ARGS is a list of words
-  setsid nohup dockerd --pidfile "$PIDFILE" $DOCKERD_ARGS >>"$LOG" 2>&1 </dev/null &
+  setsid nohup dockerd --pidfile "$PIDFILE" $DOCKERD_ARGS >>"$LOG" 2>&1 </dev/null 9>&- &
 fi
 
 start=$(date +%s)
