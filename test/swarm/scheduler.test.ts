@@ -113,3 +113,26 @@ describe('scheduler', () => {
     );
   });
 });
+
+describe('scheduler constraint forms', () => {
+  const placed = (constraint: string, n: number) =>
+    schedule(
+      [node('a'), node('b'), node('c')],
+      [],
+      [{ serviceId: 's', constraints: parseConstraints([constraint]), taskIds: tasks(n) }],
+    );
+
+  it('node.hostname== places only on the node of that hostname', () => {
+    expect([...placed('node.hostname==host-c', 3).assigned.values()]).toEqual(['c', 'c', 'c']);
+  });
+
+  it('node.id!= keeps tasks off that node', () => {
+    expect(new Set(placed('node.id!=a', 4).assigned.values())).toEqual(new Set(['b', 'c']));
+  });
+
+  it('node.hostname== naming no node leaves the tasks unscheduled, with the constraint-mismatch message', () => {
+    const { assigned, unschedulable } = placed('node.hostname==nowhere', 1);
+    expect(assigned.size).toBe(0);
+    expect(unschedulable.get('t1')).toBe('no suitable node (3 nodes have a constraint mismatch)');
+  });
+});

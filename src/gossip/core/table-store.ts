@@ -1,3 +1,4 @@
+import { fmix32 } from '../../hashing/fmix32.js';
 import { MAX_BUCKETS } from './streams.js';
 
 /**
@@ -61,13 +62,8 @@ export function versionHashOf(
   if (value === null) h ^= 0x100;
   else for (let i = 0; i < value.byteLength; i++) h = Math.imul(h ^ value[i], 0x01000193);
   h = Math.imul(h, 0x01000193);
-  // Final avalanche (murmur3 fmix32) so the per-bucket sums mix well.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  // Final avalanche so the per-bucket sums mix well.
+  return fmix32(h);
 }
 
 /** Digest size for a table of `count` records: about 32 records per bucket, a power of two. */

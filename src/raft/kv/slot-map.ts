@@ -1,3 +1,5 @@
+import { fmix32 } from '../../hashing/fmix32.js';
+
 /**
  * Keys (strings) to slot numbers (small non-negative integers chosen by the caller), for a
  * million keys and more with no pause: a JavaScript Map of a million entries rehashes all of
@@ -165,10 +167,5 @@ export class SlotMap {
 export function hashKey(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
