@@ -10,7 +10,7 @@ import { openRedisStore, type RedisLock, type RedisStoreOptions } from '../../sr
 import { escapeGlob, keyspacePattern, scanPattern } from '../../src/backends/redis/key-space.js';
 import { missingKeyspaceEvents } from '../../src/backends/redis/notifications.js';
 import { redisSettings } from '../../src/backends/redis/options.js';
-import { delay, failure, nextWithin, readUntil, text } from '../../src/conformance/helpers.js';
+import { delay, failure, nextWithin, readUntil, text, within } from '../../src/conformance/helpers.js';
 import { expectNoSecrets } from '../../src/conformance/secrets.js';
 import { createStore, type KVPair, type Store } from '../../src/index.js';
 import { generateClusterCertificates } from '../../src/raft/runtime/certs.js';
@@ -130,24 +130,26 @@ describe('redis connection failures', () => {
   });
 
   it('answers NOT_REACHABLE instead of hanging when nothing listens, with no password in the message', async () => {
-    const started = Date.now();
-    const err = await failure(() =>
-      open('127.0.0.1:1', { connectTimeoutMs: 800, username: 'alice', password: 'hunter2-secret' }),
+    const err = await within(
+      failure(() =>
+        open('127.0.0.1:1', { connectTimeoutMs: 800, username: 'alice', password: 'hunter2-secret' }),
+      ),
+      HANG_MS,
+      'the open gave up',
     );
     expect(err.code).toBe('NOT_REACHABLE');
     expect(err.message).toContain('127.0.0.1:1');
     expectNoSecrets(err, ['hunter2-secret']);
-    expect(Date.now() - started).toBeLessThan(HANG_MS);
   });
 
   it('answers NOT_REACHABLE instead of hanging when the server accepts and never answers', async () => {
-    const started = Date.now();
-    const err = await failure(() =>
-      open(`127.0.0.1:${silentPort}`, { connectTimeoutMs: 800, password: 'hunter2-secret' }),
+    const err = await within(
+      failure(() => open(`127.0.0.1:${silentPort}`, { connectTimeoutMs: 800, password: 'hunter2-secret' })),
+      HANG_MS,
+      'the connect timeout ended the open',
     );
     expect(err.code).toBe('NOT_REACHABLE');
     expectNoSecrets(err, ['hunter2-secret']);
-    expect(Date.now() - started).toBeLessThan(HANG_MS);
   });
 
   it('uses the next endpoint when the first does not answer', async () => {
@@ -331,10 +333,12 @@ describe('redis across restarts and outages', () => {
     await store.put('k', 'v');
     s.pause();
     try {
-      const started = Date.now();
-      const err = await failure(() => store.get('k'));
+      const err = await within(
+        failure(() => store.get('k')),
+        HANG_MS,
+        'the call deadline ended the get',
+      );
       expect(err.code).toBe('TIMEOUT');
-      expect(Date.now() - started).toBeLessThan(HANG_MS);
       // The silent connection was given up: the next call does not wait again.
       expect((await failure(() => store.put('k', 'w'))).code).toBe('NOT_REACHABLE');
     } finally {
