@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { whenAborted } from '../discovery/signals.js';
 import { parsePairs } from '../network-state/cli/table.js';
 import { formatEndpoint } from '../store/endpoints.js';
+import { whenAborted } from '../store/signals.js';
 import { startAgent } from '../swarm/agent.js';
 import { processExecutor } from '../swarm/executors.js';
 import type { CliContext } from './context.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_DISCOVERY_PREFIX, openDiscovery } from '../discovery/discovery.js';
-import { whenAborted } from '../discovery/signals.js';
 import { InvalidArgumentError } from '../store/errors.js';
+import { whenAborted } from '../store/signals.js';
 import type { Store } from '../store/types.js';
 import type { CliContext } from './context.js';
 import { UsageError } from './kv.js';

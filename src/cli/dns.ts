@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../discovery/dns/server.js';
-import { whenAborted } from '../discovery/signals.js';
 import { type Gossip, startGossip } from '../gossip/runtime/gossip.js';
 import { followGossipKeys, readGossipKeys } from '../gossip/store-keyring.js';
 import { formatEndpoint } from '../store/endpoints.js';
-import { withTimeout } from '../store/signals.js';
+import { whenAborted, withTimeout } from '../store/signals.js';
 import type { Store } from '../store/types.js';
 import type { CliContext } from './context.js';
 import { readKeys } from './gossip.js';

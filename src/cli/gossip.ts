@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { queryGossipMember, startGossip } from '../gossip/index.js';
+import { whenAborted } from '../store/signals.js';
 import { formatColumns } from './columns.js';
 import type { CliContext } from './context.js';
 import { UsageError } from './kv.js';
@@ -133,10 +134,7 @@ async function runMember(
   });
   for (const network of (values.network ?? '').split(',').filter(Boolean)) await g.joinNetwork(network);
   ctx.stdout(`gossip member ${g.name} on ${g.address.host}:${g.address.port}`);
-  await new Promise<void>((resolve) => {
-    if (ctx.signal.aborted) resolve();
-    else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  await whenAborted(ctx.signal);
   // The abort made the member leave; wait for it to finish.
   await g.leave();
   return 0;

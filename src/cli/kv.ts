@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { whenAborted } from '../store/signals.js';
 import { text } from '../store/values.js';
 import type { CliContext } from './context.js';
 
@@ -70,10 +71,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         const lock = store.newLock(positionals[0], { ttl, value: values.value });
         const lost = await lock.lock({ signal: ctx.signal });
         ctx.stdout(`locked ${positionals[0]}; Ctrl-C releases it`);
-        await new Promise<void>((resolve) => {
-          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-          lost.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await Promise.race([whenAborted(ctx.signal), whenAborted(lost)]);
         if (lost.aborted) {
           ctx.stderr(`lost lock ${positionals[0]}`);
           return 1;

@@ -5,6 +5,7 @@ import type { ReplicaMember, ReplicaStatus } from '../raft/replica.js';
 import { CLIENT_CERT_NAME } from '../raft/runtime/certs.js';
 import { loadTlsDir, type RaftNode, startRaftNode, writeClusterCertificates } from '../raft-node/index.js';
 import { createStore, parseStoreUrl } from '../store/create-store.js';
+import { whenAborted } from '../store/signals.js';
 import type { Store } from '../store/types.js';
 import { runManager } from '../swarm/manager.js';
 import { formatColumns } from './columns.js';
@@ -121,11 +122,7 @@ async function start(args: string[], ctx: CliContext): Promise<number> {
           ctx.stderr(`[${id}] manager stopped: ${(err as Error)?.message ?? String(err)}`),
         );
   try {
-    await new Promise<void>((resolve) => {
-      if (ctx.signal.aborted || stopped.signal.aborted) resolve();
-      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-      stopped.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await Promise.race([whenAborted(ctx.signal), whenAborted(stopped.signal)]);
   } finally {
     faultControl?.close();
     managerStop.abort();

@@ -1,10 +1,9 @@
 import { Backoff } from '../store/backoff.js';
 import { isKVError } from '../store/errors.js';
-import { anySignal } from '../store/signals.js';
+import { anySignal, whenAborted } from '../store/signals.js';
 import type { Locker, Store } from '../store/types.js';
 import { text } from '../store/values.js';
 import { isPermanent, resilientWatch } from './resilient-watch.js';
-import { whenAborted } from './signals.js';
 import type { CampaignOptions, FollowOptions } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Backoff } from '../store/backoff.js';
 import { isKVError } from '../store/errors.js';
-import { anySignal, sleep } from '../store/signals.js';
+import { anySignal, sleep, whenAborted } from '../store/signals.js';
 import type { Context } from './context.js';
 import { newId } from './ids.js';
 import type { AllocationResult } from './types.js';
@@ -56,9 +56,7 @@ async function lead(ctx: Context, hooks: AllocatorHooks, leading: AbortSignal): 
     dirty = true;
     wake?.();
   };
-  const stopped = new Promise<void>((resolve) =>
-    leading.addEventListener('abort', () => resolve(), { once: true }),
-  );
+  const stopped = whenAborted(leading);
   const timer = setInterval(poke, ctx.settings.retryIntervalMs);
   timer.unref();
   const watching = watchEvents(ctx, hooks, leading, poke);

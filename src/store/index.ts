@@ -20,7 +20,7 @@ export {
   registeredSchemes,
   type UrlShape,
 } from './registry.js';
-export { anySignal, sleep, withTimeout } from './signals.js';
+export { anySignal, sleep, whenAborted, withTimeout } from './signals.js';
 export { TtlLock } from './ttl-lock.js';
 export * from './types.js';
 export { json, text, toBytes } from './values.js';

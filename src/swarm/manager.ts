@@ -432,5 +432,6 @@ function sleepUntilPoked(
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
     setPoke(done);
+    if (signal.aborted) done();
   });
 }

@@ -3,6 +3,7 @@ import { DecodedDir } from '../network-state/decoded-dir.js';
 import type { Layout } from '../network-state/layout.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from '../network-state/records.js';
 import type { Node } from '../network-state/types.js';
+import { whenAborted } from '../store/signals.js';
 import type { KVPair, Store } from '../store/types.js';
 import { json } from '../store/values.js';
 import { type AgentRecord, decodeAgentRecord } from './wire.js';
@@ -57,10 +58,8 @@ export class ManagerView {
         })().catch(onError),
       );
     }
-    const stopped = new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
-    this.#loaded = Promise.race([Promise.all(firsts).then(() => undefined), stopped]);
+    // A signal that aborted before this view existed must stop it too, or loaded() never settles.
+    this.#loaded = Promise.race([Promise.all(firsts).then(() => undefined), whenAborted(signal)]);
   }
 
   /** Resolves once every directory has been listed once (or the view stopped). */

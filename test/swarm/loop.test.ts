@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Task } from '../../src/index.js';
+import { createStore, type Task } from '../../src/index.js';
+import { runManager } from '../../src/swarm/manager.js';
 import { decodeAgentRecord, encodeAgentRecord } from '../../src/swarm/wire.js';
 import { PERIOD_MS, running, type Swarm, startSwarm, until } from './harness.js';
 
@@ -212,5 +213,29 @@ describe('the Swarm loop on a memory store', () => {
       '5 ready nodes',
       async () => (await swarm.net.listNodes()).filter((n) => n.state === 'ready').length === 5,
     );
+  });
+
+  it('a manager stopped at the moment it takes the lock still returns (the abort is not lost)', async () => {
+    // The race behind a hung `kvkit raft start` on CI: the stop came between lock() and the view.
+    const store = await createStore(`memory://manager-stop-${process.pid}`);
+    try {
+      const stop = new AbortController();
+      const acting: boolean[] = [];
+      const done = runManager(store, {
+        signal: stop.signal,
+        onActing: (a) => {
+          acting.push(a);
+          if (a) stop.abort();
+        },
+      });
+      const outcome = await Promise.race([
+        done.then(() => 'returned'),
+        new Promise((r) => setTimeout(() => r('still running after 60 s'), 60_000).unref()),
+      ]);
+      expect(outcome).toBe('returned');
+      expect(acting).toEqual([true, false]);
+    } finally {
+      await store.close();
+    }
   });
 });
