@@ -51,6 +51,11 @@ export async function* campaign(
       resigning ??= heldLost.aborted ? Promise.resolve() : held.unlock().catch((err) => opts.onError?.(err));
       return resigning;
     };
+    if (stop.aborted) {
+      // Stopped while lock() was answering: no leadership is reported, the lock goes back now.
+      await resign();
+      return;
+    }
     stop.addEventListener('abort', resign, { once: true });
     const watching = new AbortController();
     const holding = anySignal(lost, stop);

@@ -193,6 +193,7 @@ class RunningAgent implements Agent {
       },
     });
     this.#watching = this.#watchAssignments().catch((err) => this.#opts.onError?.(err));
+    if (this.#opts.signal?.aborted) void this.close(); // stopped before it started: no listener fires
   }
 
   get gossip(): Gossip | null {

@@ -235,6 +235,7 @@ class GossipNode implements Gossip {
       }
     }
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (this.options.signal?.aborted) this.onAbort(); // aborted while joining: no event comes
   }
 
   private awaitJoin(join: string[]): Promise<void> {
@@ -260,6 +261,7 @@ class GossipNode implements Gossip {
       );
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
+      if (signal?.aborted) return onAbort();
       this.core((c, now) => c.join(now, join));
     });
   }
