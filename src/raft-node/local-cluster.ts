@@ -1,28 +1,64 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { type RaftNode, type RaftNodeOptions, startRaftNode } from './start.js';
 
+/** Where candidate ports are drawn from when the kernel's ephemeral range cannot be read. */
+const FALLBACK_EPHEMERAL_LOW = 32768;
+const LOWEST_CANDIDATE = 10000;
+
+/** The first port of the kernel's ephemeral range (Linux; elsewhere the usual 32768 or higher). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : FALLBACK_EPHEMERAL_LOW;
+  } catch {
+    return FALLBACK_EPHEMERAL_LOW;
+  }
+}
+
+function listenOn(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
 /**
- * Free TCP ports on 127.0.0.1 (bound, then released for the caller to bind right after). Another
- * process may take one in between: bind them through `onFreeLoopbackPorts`, which retries.
+ * Free TCP ports on 127.0.0.1 (bound, then released for the caller to bind right after).
+ * They are drawn below the kernel's ephemeral range, so no port-0 bind and no outgoing
+ * connection of any process can take one — a node killed and restarted on its address gets it
+ * back. Another process choosing the same way may still take one in between: bind them through
+ * `onFreeLoopbackPorts`, which retries.
  */
 export async function freeLoopbackPorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+  const high = Math.min(ephemeralLow(), 65536);
+  const servers: Server[] = [];
+  try {
+    if (high - LOWEST_CANDIDATE < 1000) {
+      // No room below the ephemeral range: let the kernel choose.
+      for (let i = 0; i < count; i++) {
+        const server = await listenOn(0);
+        if (!server) throw new Error('no free loopback port: listening on 127.0.0.1:0 failed');
+        servers.push(server);
+      }
+    } else {
+      const tried = new Set<number>();
+      while (servers.length < count && tried.size < 2000) {
+        const port = LOWEST_CANDIDATE + Math.floor(Math.random() * (high - LOWEST_CANDIDATE));
+        if (tried.has(port)) continue;
+        tried.add(port);
+        const server = await listenOn(port);
+        if (server) servers.push(server);
+      }
+      if (servers.length < count) throw new Error(`no ${count} free loopback ports found in 2000 tries`);
+    }
+    return servers.map((s) => (s.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
 }
 
 /** True when `err`, or an error in its cause chain, says a listen address was taken. */

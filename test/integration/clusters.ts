@@ -17,9 +17,10 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
+import { freeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
 import { CONTAINER_LABEL, RUN_LABEL, runId } from './servers.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
@@ -219,17 +220,12 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/** A free TCP port on 127.0.0.1 (free now; docker binds it a moment later, retried on a clash). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
+/**
+ * A free TCP port on 127.0.0.1 (free now; docker binds it a moment later), below the kernel's
+ * ephemeral range so that no other socket takes it while a restarted server is down.
+ */
+async function freeLoopbackPort(): Promise<number> {
+  return (await freeLoopbackPorts(1))[0];
 }
 
 // Left-overs a crashed test did not close, removed synchronously at exit (Ryuk is off).

@@ -12,12 +12,13 @@
  *   removes its run's, and scripts/cleanup-containers.sh removes leftovers of runs that are over.
  */
 import { spawnSync } from 'node:child_process';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type {
   GenericContainer as GenericContainerClass,
   StartedTestContainer,
   WaitStrategy,
 } from 'testcontainers';
+import { freeLoopbackPorts } from '../../src/raft-node/local-cluster.js';
 
 // Defaults that make a plain `npx vitest run --project integration` work without a reaper image and
 // with mapped ports reached on loopback. Set before testcontainers is loaded (it is imported lazily).
@@ -298,17 +299,12 @@ function probeWaitStrategy(kind: ServerKind, endpoint: string, signal?: AbortSig
   return strategy;
 }
 
-/** A free TCP port on 127.0.0.1 (free now; docker binds it a moment later). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
+/**
+ * A free TCP port on 127.0.0.1 (free now; docker binds it a moment later), below the kernel's
+ * ephemeral range so that no other socket takes it while a restarted server is down.
+ */
+async function freeLoopbackPort(): Promise<number> {
+  return (await freeLoopbackPorts(1))[0];
 }
 
 // Containers this process created and has not removed yet: removed synchronously at exit if a
