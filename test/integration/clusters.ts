@@ -220,14 +220,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/**
- * A free TCP port on 127.0.0.1 (free now; docker binds it a moment later), below the kernel's
- * ephemeral range so that no other socket takes it while a restarted server is down.
- */
-async function freeLoopbackPort(): Promise<number> {
-  return (await freeLoopbackPorts(1))[0];
-}
-
 // Left-overs a crashed test did not close, removed synchronously at exit (Ryuk is off).
 const live = { containers: new Set<string>(), networks: new Set<string>() };
 let exitHook = false;
@@ -378,7 +370,8 @@ async function createMember(
   where: { instance: string; kind: ClusterKind; name: string; network: string; ip: string },
 ): Promise<{ container: Dockerode.Container; endpoint: string }> {
   for (let attempt = 1; ; attempt++) {
-    const hostPort = await freeLoopbackPort();
+    // Below the ephemeral range: no other socket takes it while a restarted server is down.
+    const [hostPort] = await freeLoopbackPorts(1);
     try {
       const container = await api.createContainer({
         Image: spec.image,

@@ -299,14 +299,6 @@ function probeWaitStrategy(kind: ServerKind, endpoint: string, signal?: AbortSig
   return strategy;
 }
 
-/**
- * A free TCP port on 127.0.0.1 (free now; docker binds it a moment later), below the kernel's
- * ephemeral range so that no other socket takes it while a restarted server is down.
- */
-async function freeLoopbackPort(): Promise<number> {
-  return (await freeLoopbackPorts(1))[0];
-}
-
 // Containers this process created and has not removed yet: removed synchronously at exit if a
 // test forgot close() (Ryuk is off). Best effort; scripts/cleanup-containers.sh catches the rest.
 const liveContainers = new Set<string>();
@@ -377,7 +369,8 @@ async function createContainer(
 ): Promise<{ started: StartedTestContainer; endpoint: string }> {
   const spec = specFor(kind);
   for (let attempt = 1; ; attempt++) {
-    const hostPort = await freeLoopbackPort();
+    // Below the ephemeral range: no other socket takes it while a restarted server is down.
+    const [hostPort] = await freeLoopbackPorts(1);
     const endpoint = `127.0.0.1:${hostPort}`;
     const instance = `${process.pid}-${hostPort}-${Date.now()}`;
     const container = loopbackContainer(tc, spec.image)

@@ -113,7 +113,7 @@ function exchange(
     };
     const onAbort = () => finish(null);
     const timer = setTimeout(() => finish(null), UPSTREAM_TIMEOUT_MS);
-    if (closing.aborted) return resolve(null);
+    if (closing.aborted) return finish(null); // clears the timer just armed
     closing.addEventListener('abort', onAbort, { once: true });
     release = start(finish);
     if (done) release();
