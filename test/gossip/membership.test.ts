@@ -37,6 +37,22 @@ describe('SWIM membership with Lifeguard', () => {
     expect(t.nodes.filter((n) => n.up).every((n) => n.core.memberState('node-3') === 'left')).toBe(true);
   });
 
+  it('under 30 % packet loss no member is suspected: the TCP fallback ping answers for it (memberlist)', () => {
+    const t = startCluster({ nodes: 30, lossRate: 0.3, seed: 7 });
+    t.run(300_000);
+    const suspected = t.events.filter((e) => e.event.kind === 'member' && e.event.state === 'suspect');
+    expect(suspected).toHaveLength(0);
+    expect(t.nodes.reduce((sum, n) => sum + n.core.stats().tcpFallbacks, 0)).toBeGreaterThan(0);
+  });
+
+  it('with TCP pings off, the same loss gets members suspected (what the fallback prevents)', () => {
+    const t = startCluster({ nodes: 30, lossRate: 0.3, seed: 7, config: { tcpPings: false } });
+    t.run(300_000);
+    const suspected = t.events.filter((e) => e.event.kind === 'member' && e.event.state === 'suspect');
+    expect(suspected.length).toBeGreaterThan(0);
+    expect(t.nodes.reduce((sum, n) => sum + n.core.stats().tcpFallbacks, 0)).toBe(0);
+  });
+
   it('a falsely suspected member refutes with a higher incarnation and stays alive', () => {
     const t = startCluster({ nodes: 5 });
     // Cut node-2 off just long enough to be suspected, then heal before the suspicion runs out.

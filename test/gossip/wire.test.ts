@@ -146,6 +146,12 @@ describe('gossip wire format', () => {
       ],
     };
     expect(decodeAnswer(encodeAnswer(answer))).toEqual(answer);
+    const ping = { kind: 'ping' as const, target: 'node-7', from: 'node-1' };
+    expect(decodeRequest(encodeRequest(ping))).toEqual(ping);
+    expect(decodeAnswer(encodeAnswer({ kind: 'ping', name: 'node-7' }))).toEqual({
+      kind: 'ping',
+      name: 'node-7',
+    });
   });
 
   it('hostile packets and stream frames never throw and are reported', () => {

@@ -11,6 +11,11 @@ export interface GossipConfig {
   probeTimeoutMs: number;
   /** Members asked to probe indirectly when the direct ping timed out (IndirectChecks). */
   indirectChecks: number;
+  /**
+   * With the indirect probes, ping the member over TCP too (memberlist's fallback, on unless
+   * DisableTcpPings): a member whose UDP is lossy but who is up is not suspected.
+   */
+  tcpPings: boolean;
   /** Suspicion timeout = suspicionMult · max(1, log10 N) · probeInterval (SuspicionMult). */
   suspicionMult: number;
   /** The timeout starts this many times longer and shortens with confirmations (Lifeguard). */
@@ -58,6 +63,7 @@ export const GOSSIP_DEFAULTS: Readonly<GossipConfig> = Object.freeze({
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
   indirectChecks: 3,
+  tcpPings: true,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   awarenessMaxMultiplier: 8,
@@ -103,7 +109,7 @@ export function pushPullScaleMs(intervalMs: number, n: number): number {
 export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig {
   const config = { ...GOSSIP_DEFAULTS, ...partial };
   for (const [name, value] of Object.entries(config)) {
-    if (name === 'lifeguard') {
+    if (name === 'lifeguard' || name === 'tcpPings') {
       if (typeof value !== 'boolean') throw new RangeError(`gossip config ${name} must be a boolean`);
       continue;
     }

@@ -150,6 +150,8 @@ export interface CoreStats {
   malformed: number;
   probes: number;
   probeFailures: number;
+  /** Probes whose UDP ping went unanswered but whose TCP fallback ping was answered. */
+  tcpFallbacks: number;
   refutes: number;
   awareness: number;
   membershipQueue: number;
@@ -233,6 +235,7 @@ export class GossipCore {
     malformed: 0,
     probes: 0,
     probeFailures: 0,
+    tcpFallbacks: 0,
     refutes: 0,
   };
 
@@ -832,6 +835,16 @@ export class GossipCore {
         sourceAddr: this.addr,
       });
       for (const helper of helpers) this.sendPacket(m.addrs[helper], [req], false);
+      if (this.config.tcpPings) {
+        // memberlist probeNode's fallbackCh: a reliable ping beside the indirect ones; it counts
+        // only if it comes back before the probe ends, and it leaves local health as it is.
+        this.request(targetAddr, { kind: 'ping', target, from: this.name }, (answer) => {
+          if (acked || answer?.kind !== 'ping' || answer.name !== target) return;
+          if (this.now - started > interval) return;
+          acked = true;
+          this.counters.tcpFallbacks++;
+        });
+      }
     });
     this.timers.schedule(started + interval, () => {
       this.ackWaiters.delete(seq);
@@ -1235,6 +1248,9 @@ export class GossipCore {
       }
       case 'query':
         return { kind: 'query', json: JSON.stringify(this.query(req.what, req.network, req.table)) };
+      case 'ping':
+        // A ping for another member (an address reused after a restart) is not ours to answer.
+        return req.target === this.name ? { kind: 'ping', name: this.name } : null;
     }
   }
 

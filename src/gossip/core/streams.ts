@@ -35,7 +35,9 @@ export type StreamRequest =
     }
   | { kind: 'sync'; network: string; from: string; bucketCount: number; hashes: Uint32Array }
   | { kind: 'sync-push'; network: string; from: string; records: TableRecord[] }
-  | { kind: 'query'; what: QueryWhat; network: string | null; table: string | null };
+  | { kind: 'query'; what: QueryWhat; network: string | null; table: string | null }
+  /** memberlist's TCP fallback ping: asked when a direct UDP probe went unanswered. */
+  | { kind: 'ping'; target: string; from: string };
 
 export type SyncStatus = 'ok' | 'not-member' | 'rehash';
 
@@ -54,13 +56,16 @@ export type StreamAnswer =
       records: TableRecord[];
     }
   | { kind: 'sync-push'; status: SyncStatus }
-  | { kind: 'query'; json: string };
+  | { kind: 'query'; json: string }
+  /** Sent only by the member the ping named. */
+  | { kind: 'ping'; name: string };
 
 const STATES: MemberStateName[] = ['alive', 'suspect', 'dead', 'left'];
 const K_PUSH_PULL = 1;
 const K_SYNC = 2;
 const K_SYNC_PUSH = 3;
 const K_QUERY = 4;
+const K_PING = 5;
 const WHATS: QueryWhat[] = ['members', 'networks', 'entries'];
 const SYNC_STATUSES: SyncStatus[] = ['ok', 'not-member', 'rehash'];
 /** Bucket counts are powers of two up to this (4 bytes each in a digest). */
@@ -159,6 +164,9 @@ export function encodeRequest(req: StreamRequest): Uint8Array {
         else w.u8(1).str(name);
       }
       break;
+    case 'ping':
+      w.u8(K_PING).str(req.target).str(req.from);
+      break;
   }
   return w.finish();
 }
@@ -197,6 +205,12 @@ export function decodeRequest(frame: Uint8Array): StreamRequest {
       req = { kind: 'query', what, network, table };
       break;
     }
+    case K_PING: {
+      const target = r.str(MAX_NAME_BYTES);
+      const from = r.str(MAX_NAME_BYTES);
+      req = { kind: 'ping', target, from };
+      break;
+    }
     default:
       throw new WireError(`unknown stream request ${kind}`);
   }
@@ -228,6 +242,9 @@ export function encodeAnswer(answer: StreamAnswer): Uint8Array {
       w.bytes(new TextEncoder().encode(answer.json));
       break;
     }
+    case 'ping':
+      w.u8(K_PING).str(answer.name);
+      break;
   }
   return w.finish();
 }
@@ -269,6 +286,9 @@ export function decodeAnswer(frame: Uint8Array): StreamAnswer {
       answer = { kind: 'query', json: new TextDecoder().decode(bytes) };
       break;
     }
+    case K_PING:
+      answer = { kind: 'ping', name: r.str(MAX_NAME_BYTES) };
+      break;
     default:
       throw new WireError(`unknown stream answer ${kind}`);
   }

@@ -65,6 +65,8 @@ export interface GossipStats {
   refused: number;
   probes: number;
   probeFailures: number;
+  /** Probes saved by the TCP fallback ping: UDP went unanswered, TCP did not. */
+  tcpFallbacks: number;
   refutes: number;
   /** Lifeguard local health score: 0 healthy, up to awarenessMaxMultiplier − 1. */
   awareness: number;
@@ -325,6 +327,7 @@ class GossipNode implements Gossip {
       refused: this.refused,
       probes: s?.probes ?? 0,
       probeFailures: s?.probeFailures ?? 0,
+      tcpFallbacks: s?.tcpFallbacks ?? 0,
       refutes: s?.refutes ?? 0,
       awareness: s?.awareness ?? 0,
     };
