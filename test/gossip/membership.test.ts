@@ -53,6 +53,18 @@ describe('SWIM membership with Lifeguard', () => {
     expect(t.nodes.reduce((sum, n) => sum + n.core.stats().tcpFallbacks, 0)).toBe(0);
   });
 
+  it('estimates the packet loss it sees from its own direct probes (retransmits are stretched by it)', () => {
+    const lossy = startCluster({ nodes: 30, lossRate: 0.2, seed: 3 });
+    const clean = startCluster({ nodes: 30, seed: 3 });
+    lossy.run(120_000);
+    clean.run(120_000);
+    const median = (t: typeof lossy) =>
+      t.nodes.map((n) => n.core.stats().packetLoss).sort((a, b) => a - b)[t.nodes.length >> 1];
+    expect(median(lossy)).toBeGreaterThan(0.05);
+    expect(median(lossy)).toBeLessThan(0.35);
+    expect(clean.nodes.every((n) => n.core.stats().packetLoss === 0)).toBe(true);
+  });
+
   it('a falsely suspected member refutes with a higher incarnation and stays alive', () => {
     const t = startCluster({ nodes: 5 });
     // Cut node-2 off just long enough to be suspected, then heal before the suspicion runs out.

@@ -16,6 +16,13 @@ export interface GossipConfig {
    * DisableTcpPings): a member whose UDP is lossy but who is up is not suspected.
    */
   tcpPings: boolean;
+  /**
+   * Scale every retransmit limit by 1 / (1 − loss), loss estimated from this member's own
+   * unanswered direct probes, so that under packet loss each member still receives as many
+   * copies of a broadcast as it would without (not in memberlist: at 4,700 members and 20 %
+   * loss about one trial in a hundred left a member without any copy until anti-entropy).
+   */
+  lossAwareRetransmit: boolean;
   /** Suspicion timeout = suspicionMult · max(1, log10 N) · probeInterval (SuspicionMult). */
   suspicionMult: number;
   /** The timeout starts this many times longer and shortens with confirmations (Lifeguard). */
@@ -64,6 +71,7 @@ export const GOSSIP_DEFAULTS: Readonly<GossipConfig> = Object.freeze({
   probeTimeoutMs: 500,
   indirectChecks: 3,
   tcpPings: true,
+  lossAwareRetransmit: true,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   awarenessMaxMultiplier: 8,
@@ -109,7 +117,7 @@ export function pushPullScaleMs(intervalMs: number, n: number): number {
 export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig {
   const config = { ...GOSSIP_DEFAULTS, ...partial };
   for (const [name, value] of Object.entries(config)) {
-    if (name === 'lifeguard' || name === 'tcpPings') {
+    if (name === 'lifeguard' || name === 'tcpPings' || name === 'lossAwareRetransmit') {
       if (typeof value !== 'boolean') throw new RangeError(`gossip config ${name} must be a boolean`);
       continue;
     }

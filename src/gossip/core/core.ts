@@ -152,6 +152,8 @@ export interface CoreStats {
   probeFailures: number;
   /** Probes whose UDP ping went unanswered but whose TCP fallback ping was answered. */
   tcpFallbacks: number;
+  /** One-way packet loss this member estimates from its unanswered direct probes (0..0.5). */
+  packetLoss: number;
   refutes: number;
   awareness: number;
   membershipQueue: number;
@@ -182,6 +184,10 @@ type Via = 'gossip' | 'sync' | 'join';
 
 const MAX_ACK_WAITERS = 1024;
 const MAX_STREAMS_IN_FLIGHT = 64;
+/** Weight of one probe in the moving miss rate (about the last 32 probes count). */
+const PROBE_MISS_WEIGHT = 1 / 32;
+/** Loss estimates stop here: beyond it, more copies would mostly add load. */
+const MAX_LOSS_ESTIMATE = 0.5;
 
 /**
  * The gossip protocol as a pure state machine: SWIM membership with Lifeguard (memberlist)
@@ -204,6 +210,10 @@ export class GossipCore {
   private readonly selfSlot: number;
   private readonly suspicions = new Map<number, { suspicion: Suspicion; timer: TimerHandle; name: string }>();
   private awareness = 0;
+  /** Moving share of direct probes unanswered by their timeout (PROBE_MISS_WEIGHT). */
+  private directMissRate = 0;
+  /** The slot the last reconnect contacted (reconnectNext goes on from there). */
+  private reconnectCursor = 0;
   private probeOrder: number[] = [];
   private probeIndex = 0;
   private seq = 0;
@@ -227,7 +237,7 @@ export class GossipCore {
   /** Tombstone pushes of networks left, still in flight (leave waits for them). */
   private leavePushes = 0;
   private readonly reports = new RateLimitedReports();
-  private readonly counters: Omit<CoreStats, 'awareness' | 'membershipQueue'> = {
+  private readonly counters: Omit<CoreStats, 'awareness' | 'membershipQueue' | 'packetLoss'> = {
     packetsIn: 0,
     packetsOut: 0,
     bytesOut: 0,
@@ -265,7 +275,7 @@ export class GossipCore {
     this.every(
       c.reconnectIntervalMs * (0.5 + this.rng.next()),
       () => c.reconnectIntervalMs,
-      () => this.pushPullRandom(DEAD),
+      () => this.reconnectNext(),
     );
     this.every(
       c.reapIntervalMs,
@@ -591,7 +601,12 @@ export class GossipCore {
   }
 
   stats(): CoreStats {
-    return { ...this.counters, awareness: this.awareness, membershipQueue: this.membershipQueue.size };
+    return {
+      ...this.counters,
+      awareness: this.awareness,
+      membershipQueue: this.membershipQueue.size,
+      packetLoss: this.packetLoss(),
+    };
   }
 
   /** Table traffic for this network may reach here legitimately (it was joined in this life). */
@@ -664,7 +679,22 @@ export class GossipCore {
   // ---------------------------------------------------------------- gossip
 
   private membershipTransmitLimit(): number {
-    return retransmitLimit(this.config.retransmitMult, this.book.liveCount);
+    return this.transmitLimit(this.book.liveCount);
+  }
+
+  /** How often each member sends a broadcast among `n`, stretched by the loss it sees. */
+  private transmitLimit(n: number): number {
+    const base = retransmitLimit(this.config.retransmitMult, n);
+    return this.config.lossAwareRetransmit ? Math.ceil(base / (1 - this.packetLoss())) : base;
+  }
+
+  /** A ping and its ack both cross the network: missed = 1 − (1 − loss)². */
+  private packetLoss(): number {
+    return Math.min(MAX_LOSS_ESTIMATE, 1 - Math.sqrt(1 - this.directMissRate));
+  }
+
+  private noteDirectProbe(answered: boolean): void {
+    this.directMissRate += ((answered ? 0 : 1) - this.directMissRate) * PROBE_MISS_WEIGHT;
   }
 
   private queueMembership(msg: AliveMsg | SuspectMsg | DeadMsg | NetworkMsg, own: boolean): void {
@@ -726,7 +756,7 @@ export class GossipCore {
     for (const [network, net] of this.joined) {
       if (net.queue.size === 0) continue;
       const roster = this.rosters.get(network) as NetworkRoster;
-      const limit = retransmitLimit(this.config.retransmitMult, roster.peers.length + 1);
+      const limit = this.transmitLimit(roster.peers.length + 1);
       let sent = 0;
       for (const slot of this.networkPeers(network, this.config.gossipNodes)) {
         const packet = new PacketBuilder(this.config.packetBudgetBytes);
@@ -813,6 +843,7 @@ export class GossipCore {
     }
     this.sendPacket(targetAddr, ping, true);
     this.timers.schedule(started + timeout, () => {
+      this.noteDirectProbe(acked);
       if (acked) return;
       const helpers = pickRandom(
         this.rng,
@@ -1177,6 +1208,25 @@ export class GossipCore {
     if (slot !== undefined) this.pushPull(m.addrs[slot], false);
   }
 
+  /**
+   * Contacts the next dead member in turn (NetworkDB reconnectNode picks one at random: two
+   * survivors of a healed partition, each seeing the other dead among other dead ones, could
+   * keep missing each other for many rounds; in turn, each is tried within one round per dead member).
+   */
+  private reconnectNext(): void {
+    if (this.leaving) return;
+    const m = this.book;
+    const n = m.capacity;
+    for (let step = 1; step <= n; step++) {
+      const slot = (this.reconnectCursor + step) % n;
+      if (slot !== this.selfSlot && m.has(slot) && m.state[slot] === DEAD) {
+        this.reconnectCursor = slot;
+        this.pushPull(m.addrs[slot], false);
+        return;
+      }
+    }
+  }
+
   private mergeState(from: string, members: MemberRecord[], attachments: AttachmentRecord[], via: Via): void {
     for (const rec of members) {
       if (rec.state !== 'alive' && this.book.indexOf(rec.name) < 0 && rec.name !== this.name) {
@@ -1328,7 +1378,14 @@ export class GossipCore {
     if (slot < 0 || m.state[slot] === LEFT) return;
     const roster = this.roster(msg.network);
     const current = roster.get(slot);
-    if (current && current.ltime >= msg.ltime) return;
+    // Equal times with different states happen when a member restarted and its network clock
+    // began again: the leave wins everywhere alike, and its owner, hearing it, corrects it
+    // above (a tie kept as first heard left one member holding a stale leave for good).
+    if (
+      current &&
+      (current.ltime > msg.ltime || (current.ltime === msg.ltime && (current.leaving || !msg.leaving)))
+    )
+      return;
     roster.set(slot, msg.ltime, msg.leaving);
     const net = this.joined.get(msg.network);
     if (net) {

@@ -67,6 +67,8 @@ export interface GossipStats {
   probeFailures: number;
   /** Probes saved by the TCP fallback ping: UDP went unanswered, TCP did not. */
   tcpFallbacks: number;
+  /** One-way packet loss estimated from unanswered direct probes; retransmits are stretched by it. */
+  packetLoss: number;
   refutes: number;
   /** Lifeguard local health score: 0 healthy, up to awarenessMaxMultiplier − 1. */
   awareness: number;
@@ -328,6 +330,7 @@ class GossipNode implements Gossip {
       probes: s?.probes ?? 0,
       probeFailures: s?.probeFailures ?? 0,
       tcpFallbacks: s?.tcpFallbacks ?? 0,
+      packetLoss: s?.packetLoss ?? 0,
       refutes: s?.refutes ?? 0,
       awareness: s?.awareness ?? 0,
     };
