@@ -61,7 +61,7 @@ const REPEATABLE: ReadonlySet<KvCommand['op']> = new Set(['leaseKeepAlive', 'com
 const MAX_FORGOTTEN_RANGES = 32;
 
 /** A snapshot frame holds at most this many items or about this many bytes of values. */
-const FRAME_ITEMS = 4096;
+const FRAME_ITEMS = 1024;
 const FRAME_VALUE_BYTES = 512 * 1024;
 
 /** Image format version (frames, see `snapshotFrames`); version 2 images (key frames of before) are read too. */

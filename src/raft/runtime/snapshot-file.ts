@@ -19,7 +19,7 @@ const TRAILER = 4 + MAGIC.byteLength;
 /** Bytes gathered before each write, and read per slice. */
 const SLICE_BYTES = 1024 * 1024;
 /** Producing image chunks yields the event loop at least this often (ms). */
-const YIELD_EVERY_MS = 10;
+const YIELD_EVERY_MS = 5;
 
 interface StoredMeta extends SnapshotMetadata {
   imageBytes: number;
