@@ -4,7 +4,7 @@
  *
  *   npm run bench:gossip [-- --trials 100] [--only convergence,bulk,idle,detection,loss,lifeguard]
  *     [--sizes 100,1000,4700,4700@0.2]   convergence rows (N, @ packet loss)
- *     [--lifeguard-seeds 1-3] [--lifeguard-slow 10] [--lifeguard-minutes 30]
+ *     [--lifeguard-seeds 1-3] [--lifeguard-slow 10] [--lifeguard-minutes 30] [--lifeguard-tcp-pings on|off]
  * The 4,700-member row at 20 % loss needs a larger heap than Node's default:
  *   NODE_OPTIONS=--max-old-space-size=14000 npm run bench:gossip -- --only convergence --sizes 4700@0.2
  *
@@ -33,6 +33,9 @@ const { values } = parseArgs({
     'lifeguard-seeds': { type: 'string', default: '1-3' },
     'lifeguard-slow': { type: 'string', default: '10' },
     'lifeguard-minutes': { type: 'string', default: '30' },
+    // TCP fallback pings in both arms: off isolates Lifeguard's own effect (the fallback
+    // alone already saves most healthy members a slow prober would have declared dead).
+    'lifeguard-tcp-pings': { type: 'string', default: 'on' },
     sizes: { type: 'string', default: '100,1000,4700,4700@0.2' },
   },
 });
@@ -223,8 +226,9 @@ function falseDeaths(
   lifeguard: boolean,
   slowCount: number,
   slowMs: number,
+  tcpPings: boolean,
 ): { healthy: number; slow: number } {
-  const { c, nodes } = cluster(seed, n, lossRate, { lifeguard });
+  const { c, nodes } = cluster(seed, n, lossRate, { lifeguard, tcpPings });
   const slow = new Set(nodes.slice(0, slowCount).map((x) => x.name));
   for (const node of nodes.slice(0, slowCount)) node.slowMs = slowMs;
   const counts = { healthy: 0, slow: 0 };
@@ -280,7 +284,7 @@ if (want('detection')) {
   }
 }
 if (want('loss')) {
-  const counts = falseDeaths(5, 100, 0.05, 3_600_000, true, 0, 0);
+  const counts = falseDeaths(5, 100, 0.05, 3_600_000, true, 0, 0, true);
   rows.push({
     measure: 'healthy members declared dead, 1 h at 5 % loss',
     n: 100,
@@ -300,15 +304,16 @@ if (want('lifeguard')) {
   const seeds = Array.from({ length: to - from + 1 }, (_, i) => from + i);
   const slowCount = Number(values['lifeguard-slow']);
   const durationMs = Number(values['lifeguard-minutes']) * 60_000;
+  const tcpPings = values['lifeguard-tcp-pings'] !== 'off';
   const runs = seeds.map((seed) => ({
-    on: falseDeaths(100 + seed, 100, 0, durationMs, true, slowCount, 8000),
-    off: falseDeaths(100 + seed, 100, 0, durationMs, false, slowCount, 8000),
+    on: falseDeaths(100 + seed, 100, 0, durationMs, true, slowCount, 8000, tcpPings),
+    off: falseDeaths(100 + seed, 100, 0, durationMs, false, slowCount, 8000, tcpPings),
   }));
   const on = runs.reduce((sum, r) => sum + r.on.healthy, 0);
   const off = runs.reduce((sum, r) => sum + r.off.healthy, 0);
   const ratio = off / Math.max(1, on);
   rows.push({
-    measure: `false deaths of healthy members, ${slowCount} slow, ${values['lifeguard-minutes']} min (Lifeguard off / on)`,
+    measure: `false deaths of healthy members, ${slowCount} slow, ${values['lifeguard-minutes']} min, TCP pings ${tcpPings ? 'on' : 'off'} (Lifeguard off / on)`,
     n: 100,
     trials: runs.length,
     p50: `${off} / ${on}`,
@@ -318,7 +323,7 @@ if (want('lifeguard')) {
     met: ratio >= 50 ? 'yes' : 'NO',
     anchor: 'Lifeguard: > 50× fewer false positives',
   });
-  raw.lifeguard = { seeds, slowCount, durationMs, runs };
+  raw.lifeguard = { seeds, slowCount, durationMs, tcpPings, runs };
   console.log(
     `lifeguard: off ${off}, on ${on} healthy false deaths (slow members: off ${runs.reduce((s, r) => s + r.off.slow, 0)}, on ${runs.reduce((s, r) => s + r.on.slow, 0)})`,
   );
