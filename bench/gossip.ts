@@ -5,6 +5,7 @@
  *   npm run bench:gossip [-- --trials 100] [--only convergence,bulk,idle,detection,loss,lifeguard]
  *     [--sizes 100,1000,4700,4700@0.2]   convergence rows (N, @ packet loss)
  *     [--lifeguard-seeds 1-3] [--lifeguard-slow 10] [--lifeguard-minutes 30] [--lifeguard-tcp-pings on|off]
+ *     [--lifeguard-loss-aware on|off]
  * The 4,700-member row at 20 % loss needs a larger heap than Node's default:
  *   NODE_OPTIONS=--max-old-space-size=14000 npm run bench:gossip -- --only convergence --sizes 4700@0.2
  *
@@ -36,6 +37,9 @@ const { values } = parseArgs({
     // TCP fallback pings in both arms: off isolates Lifeguard's own effect (the fallback
     // alone already saves most healthy members a slow prober would have declared dead).
     'lifeguard-tcp-pings': { type: 'string', default: 'on' },
+    // Loss-aware retransmits in both arms: off as well gives the plain SWIM baseline the
+    // Lifeguard paper measured against (slow probers' misses otherwise stretch every broadcast).
+    'lifeguard-loss-aware': { type: 'string', default: 'on' },
     sizes: { type: 'string', default: '100,1000,4700,4700@0.2' },
   },
 });
@@ -226,9 +230,9 @@ function falseDeaths(
   lifeguard: boolean,
   slowCount: number,
   slowMs: number,
-  tcpPings: boolean,
+  extras: { tcpPings: boolean; lossAwareRetransmit: boolean },
 ): { healthy: number; slow: number } {
-  const { c, nodes } = cluster(seed, n, lossRate, { lifeguard, tcpPings });
+  const { c, nodes } = cluster(seed, n, lossRate, { lifeguard, ...extras });
   const slow = new Set(nodes.slice(0, slowCount).map((x) => x.name));
   for (const node of nodes.slice(0, slowCount)) node.slowMs = slowMs;
   const counts = { healthy: 0, slow: 0 };
@@ -284,7 +288,10 @@ if (want('detection')) {
   }
 }
 if (want('loss')) {
-  const counts = falseDeaths(5, 100, 0.05, 3_600_000, true, 0, 0, true);
+  const counts = falseDeaths(5, 100, 0.05, 3_600_000, true, 0, 0, {
+    tcpPings: true,
+    lossAwareRetransmit: true,
+  });
   rows.push({
     measure: 'healthy members declared dead, 1 h at 5 % loss',
     n: 100,
@@ -305,15 +312,17 @@ if (want('lifeguard')) {
   const slowCount = Number(values['lifeguard-slow']);
   const durationMs = Number(values['lifeguard-minutes']) * 60_000;
   const tcpPings = values['lifeguard-tcp-pings'] !== 'off';
+  const lossAwareRetransmit = values['lifeguard-loss-aware'] !== 'off';
+  const extras = { tcpPings, lossAwareRetransmit };
   const runs = seeds.map((seed) => ({
-    on: falseDeaths(100 + seed, 100, 0, durationMs, true, slowCount, 8000, tcpPings),
-    off: falseDeaths(100 + seed, 100, 0, durationMs, false, slowCount, 8000, tcpPings),
+    on: falseDeaths(100 + seed, 100, 0, durationMs, true, slowCount, 8000, extras),
+    off: falseDeaths(100 + seed, 100, 0, durationMs, false, slowCount, 8000, extras),
   }));
   const on = runs.reduce((sum, r) => sum + r.on.healthy, 0);
   const off = runs.reduce((sum, r) => sum + r.off.healthy, 0);
   const ratio = off / Math.max(1, on);
   rows.push({
-    measure: `false deaths of healthy members, ${slowCount} slow, ${values['lifeguard-minutes']} min, TCP pings ${tcpPings ? 'on' : 'off'} (Lifeguard off / on)`,
+    measure: `false deaths of healthy members, ${slowCount} slow, ${values['lifeguard-minutes']} min, TCP pings ${tcpPings ? 'on' : 'off'}, loss-aware retransmits ${lossAwareRetransmit ? 'on' : 'off'} (Lifeguard off / on)`,
     n: 100,
     trials: runs.length,
     p50: `${off} / ${on}`,
@@ -323,7 +332,7 @@ if (want('lifeguard')) {
     met: ratio >= 50 ? 'yes' : 'NO',
     anchor: 'Lifeguard: > 50× fewer false positives',
   });
-  raw.lifeguard = { seeds, slowCount, durationMs, tcpPings, runs };
+  raw.lifeguard = { seeds, slowCount, durationMs, tcpPings, lossAwareRetransmit, runs };
   console.log(
     `lifeguard: off ${off}, on ${on} healthy false deaths (slow members: off ${runs.reduce((s, r) => s + r.off.slow, 0)}, on ${runs.reduce((s, r) => s + r.on.slow, 0)})`,
   );
