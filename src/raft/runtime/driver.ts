@@ -414,6 +414,10 @@ export class RaftDriver {
   private tick(): void {
     this.core.tick();
     this.observer.onTick?.();
+    // Deadlines are swept here rather than each holding a timer (deadline.ts).
+    const now = this.clock.now();
+    this.proposals.expire(now);
+    this.reads.expire(now);
     if (this.lastSoft.lead !== null) this.proposals.retryAwaitingLeader();
     this.reads.retry(this.electionMs * 2);
     this.maybePromoteLearners();

@@ -57,7 +57,7 @@ export class Proposals {
           done(err);
         },
         {
-          clock: this.opts.clock,
+          now: this.opts.clock.now(),
           timeoutMs,
           signal: opts.signal,
           onTimeout: () =>
@@ -80,6 +80,11 @@ export class Proposals {
     if (!item) return;
     if (err === null) item.deadline.resolve(result);
     else item.deadline.reject(err);
+  }
+
+  /** Times out the proposals whose deadline `now` reached (the driver calls it every tick). */
+  expire(now: number): void {
+    for (const item of this.pending.values()) item.deadline.expire(now);
   }
 
   /** Hands waiting proposals to the core (call when a leader is known). */

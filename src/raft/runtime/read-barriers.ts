@@ -49,7 +49,7 @@ export class ReadBarriers {
         () => done(null),
         (err) => done(err),
         {
-          clock: this.clock,
+          now: this.clock.now(),
           timeoutMs: opts.timeoutMs,
           signal: opts.signal,
           onTimeout: () => opts.timeoutError(waiter.sent),
@@ -100,6 +100,29 @@ export class ReadBarriers {
   retry(staleMs: number): void {
     const now = this.clock.now();
     this.reissue((r) => !r.sent || now - r.issuedAt >= staleMs);
+  }
+
+  /**
+   * Times out the waiters whose deadline `now` reached (the driver calls it every tick), and
+   * lets go of settled ones.
+   */
+  expire(now: number): void {
+    const live = (waiters: Waiter[]): Waiter[] =>
+      waiters.filter((w) => {
+        w.deadline.expire(now);
+        return !w.deadline.settled;
+      });
+    this.batch = live(this.batch);
+    for (const [id, request] of this.outstanding) {
+      request.waiters = live(request.waiters);
+      if (request.waiters.length === 0) this.outstanding.delete(id);
+    }
+    const still: { index: number; waiters: Waiter[] }[] = [];
+    for (const item of this.awaitingApply) {
+      item.waiters = live(item.waiters);
+      if (item.waiters.length > 0) still.push(item);
+    }
+    this.awaitingApply = still;
   }
 
   /** Rejects every waiter with `err`, or (null) forgets them unanswered (a simulated crash). */
