@@ -475,6 +475,39 @@ describe('KvStateMachine client sessions', () => {
     request('d', 1, { op: 'put', key: 'd', value: bytes('1') });
     expect(['a', 'b', 'c', 'd'].map((c) => sm.hasSession(c))).toEqual([true, false, true, true]);
   });
+
+  it('keeps the least recently used order while one client writes on and on, and after it is dropped', () => {
+    const { sm, request, clock } = clocked({ sessionLimit: 2 });
+    clock(1_000_000);
+    request('a', 1, { op: 'put', key: 'a', value: bytes('1') });
+    for (let seq = 1; seq <= 3; seq++) request('b', seq, { op: 'put', key: 'b', value: bytes(`${seq}`) });
+    request('c', 1, { op: 'put', key: 'c', value: bytes('1') }); // drops a, the longest idle
+    request('b', 4, { op: 'put', key: 'b', value: bytes('4') });
+    request('d', 1, { op: 'put', key: 'd', value: bytes('1') }); // drops c, not b
+    expect(['a', 'b', 'c', 'd'].map((c) => sm.hasSession(c))).toEqual([false, true, false, true]);
+    // d, the last one used, expires with b; a new d is last again and b's return moves b.
+    clock(1_000_000 + 11 * MINUTE);
+    expect(sm.sessionCount).toBe(0);
+    request('d', 1, { op: 'put', key: 'd', value: bytes('2') });
+    request('b', 1, { op: 'put', key: 'b', value: bytes('5') });
+    request('d', 2, { op: 'put', key: 'd', value: bytes('3') });
+    request('e', 1, { op: 'put', key: 'e', value: bytes('1') }); // drops b
+    expect(['b', 'd', 'e'].map((c) => sm.hasSession(c))).toEqual([false, true, true]);
+  });
+
+  it('keeps the least recently used order of a restored snapshot', () => {
+    const source = clocked({ sessionLimit: 2 });
+    source.request('x', 1, { op: 'put', key: 'x', value: bytes('1') });
+    source.request('y', 1, { op: 'put', key: 'y', value: bytes('1') });
+    const image = source.sm.snapshot(); // x, then y
+    const { sm, request } = clocked({ sessionLimit: 2 });
+    request('y', 1, { op: 'put', key: 'y', value: bytes('1') });
+    request('x', 1, { op: 'put', key: 'x', value: bytes('1') }); // x last here
+    sm.restore(image, { index: 2, term: 1 });
+    request('x', 2, { op: 'put', key: 'x', value: bytes('2') }); // now x moves after y
+    request('z', 1, { op: 'put', key: 'z', value: bytes('1') }); // drops y
+    expect(['x', 'y', 'z'].map((c) => sm.hasSession(c))).toEqual([true, false, true]);
+  });
 });
 
 describe('KvStateMachine snapshots in frames', () => {

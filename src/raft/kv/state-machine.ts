@@ -162,6 +162,8 @@ export class KvStateMachine implements ReplicatedStateMachine {
   #locks = new Map<string, LockState>();
   /** Least recently used first (a used session moves to the end). */
   #sessions = new Map<string, Session>();
+  /** The client at the end of `#sessions` (its next use need not move it), or undefined. */
+  #lastClient: string | undefined;
   #history: KvEvent[] = [];
   #pending: KvEvent[] = [];
   #pendingLeases: LeaseEvent[] = [];
@@ -529,6 +531,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
         this.#leases = leases;
         this.#locks = locks;
         this.#sessions = sessions;
+        this.#lastClient = undefined;
         this.#revision = header.revision;
         this.#clockMs = header.clockMs;
         this.#compacted = header.revision;
@@ -549,9 +552,13 @@ export class KvStateMachine implements ReplicatedStateMachine {
     let session = this.#sessions.get(client);
     if (session) {
       this.#cowSession(client, session);
-      // Keep the session fresh (the least recently used come first).
-      this.#sessions.delete(client);
-      this.#sessions.set(client, session);
+      // Keep the session fresh (the least recently used come first). One client writing on
+      // and on is already last: moving it would cost the Map a rehash every few applies.
+      if (client !== this.#lastClient) {
+        this.#sessions.delete(client);
+        this.#sessions.set(client, session);
+        this.#lastClient = client;
+      }
       session.lastSeenMs = this.#clockMs;
       // A retry: answer as the first time; or, when that answer left the window, refuse to
       // apply it again (its first application is all the client may get).
@@ -567,10 +574,12 @@ export class KvStateMachine implements ReplicatedStateMachine {
         const [oldest, dropped] = this.#sessions.entries().next().value as [string, Session];
         this.#cowSession(oldest, dropped);
         this.#sessions.delete(oldest);
+        if (oldest === this.#lastClient) this.#lastClient = undefined;
       }
       // A session made during a snapshot is not in it (`snap` says it is written out already).
       session = { replies: new Map(), forgotten: [], lastSeenMs: this.#clockMs, snap: this.#cow?.id ?? 0 };
       this.#sessions.set(client, session);
+      this.#lastClient = client;
     }
     const result = this.#execute(request.cmd, index);
     session.replies.set(seq, result);
@@ -669,6 +678,7 @@ export class KvStateMachine implements ReplicatedStateMachine {
       if (session.lastSeenMs >= before) return;
       this.#cowSession(client, session);
       this.#sessions.delete(client);
+      if (client === this.#lastClient) this.#lastClient = undefined;
     }
   }
 

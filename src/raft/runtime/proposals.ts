@@ -7,12 +7,34 @@ import { encodeProposal } from './entry-payload.js';
 /** How a proposal ended: the state machine's answer on this node, or why it did not get one. */
 export type ProposalDone = (err: unknown, result?: unknown) => void;
 
-interface Pending {
-  seq: number;
-  data: Uint8Array;
+/** One proposal in flight: its entry's data, and its caller. */
+class Pending extends Deadline<unknown> {
   /** Handed to a leader (so on timeout it may still apply). */
-  proposed: boolean;
-  deadline: Deadline<unknown>;
+  proposed = false;
+
+  constructor(
+    private readonly owner: Proposals,
+    readonly seq: number,
+    readonly data: Uint8Array,
+    now: number,
+    private readonly timeoutMs: number,
+    private readonly done: ProposalDone,
+  ) {
+    super(now, timeoutMs);
+  }
+
+  protected timeoutError(): unknown {
+    return this.proposed
+      ? new TimeoutError(`proposal not applied within ${this.timeoutMs} ms (it may still apply)`)
+      : new NotReachableError(
+          `no raft leader known to node ${this.owner.nodeId} within ${this.timeoutMs} ms`,
+        );
+  }
+
+  protected answer(err: unknown, value?: unknown): void {
+    this.owner.forget(this);
+    this.done(err, value);
+  }
 }
 
 /**
@@ -40,36 +62,16 @@ export class Proposals {
     return this.pending.size;
   }
 
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+
   propose(command: Uint8Array, opts: { timeoutMs: number; signal?: AbortSignal }, done: ProposalDone): void {
     const seq = ++this.seq;
-    const { timeoutMs } = opts;
-    const item: Pending = {
-      seq,
-      data: encodeProposal(this.opts.token, seq, command),
-      proposed: false,
-      deadline: new Deadline<unknown>(
-        (result) => {
-          this.forget(item);
-          done(null, result);
-        },
-        (err) => {
-          this.forget(item);
-          done(err);
-        },
-        {
-          now: this.opts.clock.now(),
-          timeoutMs,
-          signal: opts.signal,
-          onTimeout: () =>
-            item.proposed
-              ? new TimeoutError(`proposal not applied within ${timeoutMs} ms (it may still apply)`)
-              : new NotReachableError(
-                  `no raft leader known to node ${this.opts.nodeId} within ${timeoutMs} ms`,
-                ),
-        },
-      ),
-    };
-    if (item.deadline.settled) return;
+    const data = encodeProposal(this.opts.token, seq, command);
+    const item = new Pending(this, seq, data, this.opts.clock.now(), opts.timeoutMs, done);
+    item.watch(opts.signal);
+    if (item.settled) return;
     this.pending.set(seq, item);
     this.submit(item);
   }
@@ -78,13 +80,13 @@ export class Proposals {
   applied(seq: number, err: unknown, result: unknown): void {
     const item = this.pending.get(seq);
     if (!item) return;
-    if (err === null) item.deadline.resolve(result);
-    else item.deadline.reject(err);
+    if (err === null) item.resolve(result);
+    else item.reject(err);
   }
 
   /** Times out the proposals whose deadline `now` reached (the driver calls it every tick). */
   expire(now: number): void {
-    for (const item of this.pending.values()) item.deadline.expire(now);
+    for (const item of this.pending.values()) item.expire(now);
   }
 
   /** Hands waiting proposals to the core (call when a leader is known). */
@@ -92,19 +94,19 @@ export class Proposals {
     if (this.awaitingLeader.length === 0) return;
     const waiting = this.awaitingLeader;
     this.awaitingLeader = [];
-    for (const item of waiting) if (!item.deadline.settled) this.submit(item);
+    for (const item of waiting) if (!item.settled) this.submit(item);
   }
 
   rejectAll(err: unknown): void {
     const all = [...this.pending.values()];
     this.pending.clear();
     this.awaitingLeader = [];
-    for (const item of all) item.deadline.reject(err);
+    for (const item of all) item.reject(err);
   }
 
   /** Forgets every proposal without answering it (a simulated crash). */
   dropAll(): void {
-    for (const item of this.pending.values()) item.deadline.cancel();
+    for (const item of this.pending.values()) item.cancel();
     this.pending.clear();
     this.awaitingLeader = [];
   }
@@ -115,11 +117,12 @@ export class Proposals {
       item.proposed = true;
     } catch (err) {
       if (err instanceof RaftError && err.code === 'PROPOSAL_DROPPED') this.awaitingLeader.push(item);
-      else item.deadline.reject(err);
+      else item.reject(err);
     }
   }
 
-  private forget(item: Pending): void {
+  /** The caller of `item` is being answered: it is no longer in flight. */
+  forget(item: Pending): void {
     this.pending.delete(item.seq);
     if (!item.proposed) this.awaitingLeader = this.awaitingLeader.filter((p) => p !== item);
   }

@@ -1,10 +1,27 @@
 import { Deadline } from './deadline.js';
 import type { DriverClock } from './driver-io.js';
 
-interface Waiter {
-  deadline: Deadline<void>;
+/** One caller of a read barrier. */
+class Waiter extends Deadline<void> {
   /** Whether a request for this waiter reached the core (for the error on timeout). */
-  sent: boolean;
+  sent = false;
+
+  constructor(
+    now: number,
+    timeoutMs: number,
+    private readonly errorOnTimeout: (sent: boolean) => unknown,
+    private readonly done: (err: unknown) => void,
+  ) {
+    super(now, timeoutMs);
+  }
+
+  protected timeoutError(): unknown {
+    return this.errorOnTimeout(this.sent);
+  }
+
+  protected answer(err: unknown): void {
+    this.done(err);
+  }
 }
 
 interface Outstanding {
@@ -43,20 +60,9 @@ export class ReadBarriers {
     opts: { timeoutMs: number; signal?: AbortSignal; timeoutError: (sent: boolean) => unknown },
     done: (err: unknown) => void,
   ): void {
-    const waiter: Waiter = {
-      sent: false,
-      deadline: new Deadline<void>(
-        () => done(null),
-        (err) => done(err),
-        {
-          now: this.clock.now(),
-          timeoutMs: opts.timeoutMs,
-          signal: opts.signal,
-          onTimeout: () => opts.timeoutError(waiter.sent),
-        },
-      ),
-    };
-    if (waiter.deadline.settled) return;
+    const waiter = new Waiter(this.clock.now(), opts.timeoutMs, opts.timeoutError, done);
+    waiter.watch(opts.signal);
+    if (waiter.settled) return;
     this.batch.push(waiter);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -73,7 +79,7 @@ export class ReadBarriers {
     if (!request) return;
     this.outstanding.delete(requestId);
     if (index <= this.applied) {
-      for (const w of request.waiters) w.deadline.resolve();
+      for (const w of request.waiters) w.resolve();
     } else {
       this.awaitingApply.push({ index, waiters: request.waiters });
     }
@@ -85,7 +91,7 @@ export class ReadBarriers {
     if (this.awaitingApply.length === 0) return;
     const still: { index: number; waiters: Waiter[] }[] = [];
     for (const item of this.awaitingApply) {
-      if (item.index <= index) for (const w of item.waiters) w.deadline.resolve();
+      if (item.index <= index) for (const w of item.waiters) w.resolve();
       else still.push(item);
     }
     this.awaitingApply = still;
@@ -109,8 +115,8 @@ export class ReadBarriers {
   expire(now: number): void {
     const live = (waiters: Waiter[]): Waiter[] =>
       waiters.filter((w) => {
-        w.deadline.expire(now);
-        return !w.deadline.settled;
+        w.expire(now);
+        return !w.settled;
       });
     this.batch = live(this.batch);
     for (const [id, request] of this.outstanding) {
@@ -133,8 +139,8 @@ export class ReadBarriers {
     this.outstanding.clear();
     this.awaitingApply = [];
     for (const w of all) {
-      if (err === null) w.deadline.cancel();
-      else w.deadline.reject(err);
+      if (err === null) w.cancel();
+      else w.reject(err);
     }
   }
 
@@ -148,7 +154,7 @@ export class ReadBarriers {
   }
 
   private flush(): void {
-    const waiters = this.batch.filter((w) => !w.deadline.settled);
+    const waiters = this.batch.filter((w) => !w.settled);
     this.batch = [];
     if (waiters.length === 0) return;
     const requestId = `${this.idPrefix}:${++this.seq}`;
