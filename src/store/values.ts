@@ -7,8 +7,34 @@ const decoder = new TextDecoder();
 /** The bytes of a value: strings as UTF-8, bytes as given (copied, so later caller edits don't leak in). */
 export function toBytes(value: Value): Uint8Array {
   if (typeof value === 'string') return encoder.encode(value);
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  if (value instanceof Uint8Array) return copyBytes(value);
   throw new InvalidArgumentError(`value must be a Uint8Array or a string, got ${typeof value}`);
+}
+
+/** Copies of at most this many bytes share slabs of SLAB_BYTES (Node's Buffer pool does the same). */
+const POOLED_MAX_BYTES = 512;
+const SLAB_BYTES = 8192;
+let slab = new Uint8Array(0);
+let slabAt = 0;
+
+/**
+ * A copy of `bytes`; a small one is a view of a shared slab. `Uint8Array.from` walked the
+ * source with its iterator and gave every copy an ArrayBuffer of its own: ~1 µs a value
+ * against ~0.1 µs, and in a 1 M-key raft load most of the longest event-loop blocks (CPU
+ * profile of the blocks over 45 ms: 55–60 % of their samples in that copy).
+ */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  const n = bytes.byteLength;
+  if (n === 0) return new Uint8Array(0);
+  if (n > POOLED_MAX_BYTES) return new Uint8Array(bytes);
+  if (slabAt + n > slab.byteLength) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + n);
+  out.set(bytes);
+  slabAt += (n + 7) & ~7; // 8-byte aligned, as Buffer's pool
+  return out;
 }
 
 /** A value (or a pair's value) as UTF-8 text. */
