@@ -21,7 +21,9 @@ let slabAt = 0;
  * A copy of `bytes`; a small one is a view of a shared slab. `Uint8Array.from` walked the
  * source with its iterator and gave every copy an ArrayBuffer of its own: ~1 µs a value
  * against ~0.1 µs, and in a 1 M-key raft load most of the longest event-loop blocks (CPU
- * profile of the blocks over 45 ms: 55–60 % of their samples in that copy).
+ * profile of the blocks over 45 ms: 55–60 % of their samples in that copy). Not Buffer.from
+ * and a plain view of its pool: two objects per value, and side by side the longest block was
+ * 51.7 / 60.1 ms against 43.4 / 46.4 ms with this slab.
  */
 function copyBytes(bytes: Uint8Array): Uint8Array {
   const n = bytes.byteLength;

@@ -5,8 +5,9 @@
  *
  * A deadline owns no timer and no closures: its owner calls `expire(now)` from the driver's
  * tick, so a timeout is noticed at most one tick late, never early. A timer and a few
- * closures per proposal were what a 1 M-key load left most of for the major garbage
- * collector (heap sampling), besides a timer-list insert and removal on the hot path.
+ * closures per proposal were a large share of what a 1 M-key load left for the major
+ * garbage collector (heap sampling: 789 MB freed there per 400,000 puts with them, 459 MB
+ * without), besides a timer-list insert and removal on the hot path.
  */
 export abstract class Deadline<T> {
   settled = false;
