@@ -16,6 +16,7 @@ import {
   startServer,
 } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 const REQUEST_TIMEOUT_MS = 5_000;

@@ -14,6 +14,7 @@ import { createStore, type Store } from '../../src/index.js';
 import { type RunningCluster, startCluster } from './clusters.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 /** Distinct, so a leak of one is not mistaken for another. */

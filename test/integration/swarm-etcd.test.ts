@@ -7,6 +7,7 @@ import { KvkitProcess } from '../discovery/cli-process.js';
 import { HEARTBEAT, runSwarmScenario } from '../swarm/process-scenario.js';
 import { type RunningServer, requireDocker, startServer } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 describe.skipIf(!dockerAvailable)('the Swarm loop in real processes on etcd', () => {

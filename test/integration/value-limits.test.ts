@@ -25,6 +25,7 @@ import {
   startServer,
 } from './servers.js';
 
+// Fails (does not skip) without Docker, unless KVKIT_SKIP_INTEGRATION=1 is set on purpose.
 const dockerAvailable = await requireDocker();
 
 const SCHEME: Record<ClusterKind, string> = { etcd: 'etcd', consul: 'consul', zookeeper: 'zk' };

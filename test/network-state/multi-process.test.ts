@@ -6,6 +6,7 @@ import { createStore } from '../../src/index.js';
 import { runMultiProcessScenario } from './multi-process.js';
 import { localAvailable } from './stores.js';
 
+// Only where the local (LMDB) backend is registered: the four processes share its file.
 describe.runIf(localAvailable)('four processes on one local store', () => {
   it('never hand out an address or VNI twice, survive a SIGKILL, and leave every pool free once all is removed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvkit-netstate-mp-'));
