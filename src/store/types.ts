@@ -85,7 +85,10 @@ export interface Store extends AsyncDisposable {
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
-  /** The keys under `prefix` as a directory, sorted by key; [] when none. */
+  /**
+   * The keys under `prefix` as a directory, sorted by key; [] when none. Consistent on every
+   * backend: it sees every write acknowledged before the call, like `get`'s default.
+   */
   list(prefix: string): Promise<KVPair[]>;
   deleteTree(prefix: string): Promise<void>;
   /** Create (previous null) or compare-and-swap on `previous.lastIndex`; returns the new pair. */

@@ -112,9 +112,10 @@ export class ConsulStore extends BaseStore {
 
   protected async doList(dir: string): Promise<KVPair[]> {
     if (servesByPath(dir)) {
-      return this.#pairsOf(await this.#conn.kvGet(dir, { recurse: true, mode: 'default' }));
+      return this.#pairsOf(await this.#conn.kvGet(dir, { recurse: true, mode: 'consistent' }));
     }
-    const read = await this.#conn.txn([kvOp.getTree(dir)], { write: false });
+    // Consistent like `get`: in `default` mode a deposed leader may still answer from its own state.
+    const read = await this.#conn.txn([kvOp.getTree(dir)], { write: false, mode: 'consistent' });
     return read.ok ? this.#pairsOf(read.results) : [];
   }
 

@@ -189,9 +189,14 @@ export class ZookeeperStore extends BaseStore {
 
   protected async doList(dir: string): Promise<KVPair[]> {
     try {
-      return await this.#run((c) =>
-        readTree(c, undefined, dirToPath(dir), dir === '' ? null : dir.slice(0, -1)),
-      );
+      // Consistent like `get`: a sync goes out just before the tree's first read, and the server
+      // answers a session in order, so a member that lags (just restarted, say) catches up first.
+      return await this.#run((c) => {
+        const root = dirToPath(dir);
+        const synced = c.sync(root);
+        const tree = readTree(c, undefined, root, dir === '' ? null : dir.slice(0, -1));
+        return Promise.all([synced, tree]).then(([, pairs]) => pairs);
+      });
     } catch (err) {
       throw toKVError(err, `list ${dir}`);
     }
