@@ -10,14 +10,17 @@
  *    its address in a DNS answer, polled over UDP, on the memory store and on an embedded
  *    3-node Raft cluster.
  *
+ * The kvkit server runs twice: in this process alone, and with KVKIT_BENCH_DNS_PROCESSES processes
+ * answering on one socket (`processes`; default one per core).
+ *
  * Environment: KVKIT_BENCH_DNS_NAMES (10000), KVKIT_BENCH_DNS_ROUNDS (3), KVKIT_BENCH_DNS_SECONDS
  * (per run, 5), KVKIT_BENCH_DNS_STEPS (rate-search steps, 7), KVKIT_BENCH_DNS_TASKS (tasks timed per store, 300), KVKIT_BENCH_DNS_RAFT_SERVICES
  * (services around them on raft, 1000). Results: a table here and JSON under bench/results/.
  */
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -42,6 +45,8 @@ const SEARCH_STEPS = Number(process.env.KVKIT_BENCH_DNS_STEPS ?? 7);
 const TASKS = Number(process.env.KVKIT_BENCH_DNS_TASKS ?? 300);
 const RAFT_SERVICES = Number(process.env.KVKIT_BENCH_DNS_RAFT_SERVICES ?? 1000);
 const TTL_SECONDS = 600;
+/** Processes of the multi-process kvkit server (one per core by default). */
+const PROCESSES = Number(process.env.KVKIT_BENCH_DNS_PROCESSES ?? availableParallelism());
 
 interface PerfRun {
   server: string;
@@ -58,7 +63,12 @@ interface PerfRun {
   cpuUsPerQuery: number | null;
 }
 
-/** CPU time used so far (µs): this process for kvkit, /proc/PID/stat for dnsmasq. */
+/** CPU time used so far (µs) by these processes. */
+function cpuOf(pids: (number | null)[]): number {
+  return pids.reduce((sum: number, pid) => sum + cpuUs(pid), 0);
+}
+
+/** CPU time used so far (µs): this process for null, /proc/PID/stat for another. */
 function cpuUs(pid: number | null): number {
   if (pid === null) {
     const u = process.cpuUsage();
@@ -69,6 +79,14 @@ function cpuUs(pid: number | null): number {
   return (ticks * 1e6) / CLOCK_TICKS;
 }
 const CLOCK_TICKS = 100;
+
+/** This process's children, from /proc (the multi-process server's answering processes). */
+function childPids(): number[] {
+  const tasks = readdirSync('/proc/self/task');
+  return tasks.flatMap((tid) =>
+    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+  );
+}
 
 const name = (i: number) => `svc-${String(i).padStart(5, '0')}`;
 
@@ -102,9 +120,9 @@ async function dnsperf(
   queries: string,
   round: number,
   offeredQps: number | null,
-  pid: number | null,
+  pids: (number | null)[],
 ): Promise<PerfRun> {
-  const cpuBefore = cpuUs(pid);
+  const cpuBefore = cpuOf(pids);
   const args = [
     '-s',
     '127.0.0.1',
@@ -121,7 +139,7 @@ async function dnsperf(
   ];
   if (offeredQps !== null) args.push('-Q', String(Math.round(offeredQps)));
   const { stdout } = await run('dnsperf', args, { maxBuffer: 1 << 24 });
-  const cpu = cpuUs(pid) - cpuBefore;
+  const cpu = cpuOf(pids) - cpuBefore;
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? Number.NaN);
   return {
     server,
@@ -243,35 +261,57 @@ async function main(): Promise<void> {
 
     const dns = await startDnsServer({ store, listen: '127.0.0.1:0', ttl: TTL_SECONDS });
     cleanups.push(() => dns.close());
+    const before = new Set(childPids());
+    const multi = await startDnsServer({
+      store,
+      listen: '127.0.0.1:0',
+      ttl: TTL_SECONDS,
+      processes: PROCESSES,
+    });
+    cleanups.push(() => multi.close());
+    const multiPids = childPids().filter((pid) => !before.has(pid));
     const dnsmasq = await Dnsmasq.start([], [`--addn-hosts=${hostsFile}`, `--local-ttl=${TTL_SECONDS}`]);
     cleanups.push(() => dnsmasq.stop());
-    const servers = { kvkit: dns.address.port, dnsmasq: dnsmasq.port };
-    const pids = { kvkit: null, dnsmasq: dnsmasq.pid ?? null };
+    const MULTI = `kvkit ×${PROCESSES}`;
+    const names = ['kvkit', MULTI, 'dnsmasq'];
+    const servers: Record<string, number> = {
+      kvkit: dns.address.port,
+      [MULTI]: multi.address.port,
+      dnsmasq: dnsmasq.port,
+    };
+    // Whose CPU a server spends: this process (and, for the multi-process one, its children).
+    const pids: Record<string, (number | null)[]> = {
+      kvkit: [null],
+      [MULTI]: [null, ...multiPids],
+      dnsmasq: [dnsmasq.pid ?? null],
+    };
 
-    // Same answers from both before timing them.
+    // Same answers from every server before timing them.
     for (const n of [order[0], order[order.length - 1]]) {
-      const ours = (await run('dig', ['@127.0.0.1', '-p', String(servers.kvkit), n, '+short'])).stdout.trim();
-      const theirs = (
-        await run('dig', ['@127.0.0.1', '-p', String(servers.dnsmasq), n, '+short'])
-      ).stdout.trim();
-      if (ours === '' || ours !== theirs)
-        throw new Error(`answers differ for ${n}: kvkit ${ours}, dnsmasq ${theirs}`);
+      const answer = async (port: number) =>
+        (await run('dig', ['@127.0.0.1', '-p', String(port), n, '+short'])).stdout.trim();
+      const theirs = await answer(servers.dnsmasq);
+      for (const server of names) {
+        const ours = await answer(servers[server]);
+        if (ours === '' || ours !== theirs)
+          throw new Error(`answers differ for ${n}: ${server} ${ours}, dnsmasq ${theirs}`);
+      }
     }
-    // Warm both (kvkit fills its encoded-answer cache; dnsmasq reads its hosts file).
+    // Warm each (kvkit fills its encoded-answer cache; dnsmasq reads its hosts file).
     for (const [server, port] of Object.entries(servers)) {
       await run('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queries, '-n', '1', '-q', '200']);
       console.log(`  warmed ${server}`);
     }
 
     const runs: PerfRun[] = [];
-    const best: Record<'kvkit' | 'dnsmasq', number[]> = { kvkit: [], dnsmasq: [] };
+    const best: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const say = (r: PerfRun) =>
       console.log(
         `  round ${r.round} ${r.server.padEnd(8)} ${r.offeredQps === null ? 'closed loop' : `-Q ${r.offeredQps}`.padEnd(11)} ${String(r.qps).padStart(7)} q/s  lost ${r.lost}  avg ${r.avgLatencyMs} ms`,
       );
     for (let round = 1; round <= ROUNDS; round++) {
-      const pair = round % 2 === 1 ? (['kvkit', 'dnsmasq'] as const) : (['dnsmasq', 'kvkit'] as const);
-      const search = { kvkit: { lo: 0, hi: 0, at: 0 }, dnsmasq: { lo: 0, hi: 0, at: 0 } };
+      const pair = names.map((_, i) => names[(i + round) % names.length]);
+      const search = Object.fromEntries(names.map((n) => [n, { lo: 0, hi: 0, at: 0 }]));
       for (const server of pair) {
         const r = await dnsperf(server, servers[server], queries, round, null, pids[server]);
         runs.push(r);
@@ -300,7 +340,7 @@ async function main(): Promise<void> {
       const s = [...xs].sort((a, b) => a - b);
       return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)];
     };
-    const summary = (['kvkit', 'dnsmasq'] as const).map((server) => {
+    const summary = names.map((server) => {
       const mine = runs.filter((r) => r.server === server);
       const clean = mine.filter((r) => r.lost === 0 && r.offeredQps !== null);
       const closed = mine.filter((r) => r.offeredQps === null);
@@ -316,12 +356,16 @@ async function main(): Promise<void> {
         'NOERROR %': Math.min(...mine.map((r) => r.noerrorPercent)),
       };
     });
-    const ratio =
-      summary[0]['q/s at 0 loss (median of rounds)'] / summary[1]['q/s at 0 loss (median of rounds)'];
+    const atZeroLoss = (i: number) => summary[i]['q/s at 0 loss (median of rounds)'];
+    const cpu = (i: number) => summary[i]['server CPU µs/query'];
+    const ratio = atZeroLoss(0) / atZeroLoss(2);
+    const multiRatio = atZeroLoss(1) / atZeroLoss(2);
     printTable(`dnsperf, ${NAMES} names, ${ROUNDS} rounds, ${SECONDS} s runs`, summary);
-    console.log(`\nkvkit / dnsmasq queries/s at 0 loss: ${ratio.toFixed(3)}× (goal ≥ 1.0×)`);
-    const cpuRatio = summary[1]['server CPU µs/query'] / summary[0]['server CPU µs/query'];
+    console.log(`\nkvkit / dnsmasq queries/s at 0 loss: ${ratio.toFixed(3)}× (one process)`);
+    console.log(`${MULTI} / dnsmasq queries/s at 0 loss: ${multiRatio.toFixed(3)}× (goal ≥ 1.0×)`);
+    const cpuRatio = cpu(2) / cpu(0);
     console.log(`dnsmasq / kvkit server CPU per query: ${cpuRatio.toFixed(3)}× (> 1: kvkit spends less)`);
+    await multi.close();
     await dns.close();
     await dnsmasq.stop();
 
@@ -343,6 +387,8 @@ async function main(): Promise<void> {
       runs,
       summary,
       ratio,
+      processes: PROCESSES,
+      multiRatio,
       cpuRatio,
       freshness: fresh,
       raftServices: RAFT_SERVICES,

@@ -12,6 +12,7 @@ import { UsageError } from './kv.js';
 
 const usage =
   'kvkit dns serve --listen HOST:PORT [--network NAME]... [--ttl SECONDS] [--upstream HOST:PORT]... [--prefix kvkit/network]\n' +
+  '                [--processes N]\n' +
   '                [--gossip --gossip-bind HOST[:PORT] [--gossip-join HOST[:PORT]]... [--gossip-advertise HOST:PORT]\n' +
   '                 [--gossip-keys-file FILE] [--gossip-name NAME]]';
 
@@ -34,6 +35,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       ttl: { type: 'string' },
       upstream: { type: 'string', multiple: true },
       prefix: { type: 'string' },
+      processes: { type: 'string' },
       store: { type: 'string' },
       gossip: { type: 'boolean' },
       'gossip-bind': { type: 'string' },
@@ -46,6 +48,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (positionals.length > 0 || values.listen === undefined) throw new UsageError(usage);
   if (values.ttl !== undefined && !/^\d+$/.test(values.ttl))
     throw new UsageError(`--ttl takes whole seconds\n${usage}`);
+  if (values.processes !== undefined && !/^\d+$/.test(values.processes))
+    throw new UsageError(`--processes takes a whole number\n${usage}`);
   const gossipFlags = Object.keys(values).filter((k) => k.startsWith('gossip-'));
   if (!values.gossip && gossipFlags.length > 0)
     throw new UsageError(`--${gossipFlags[0]} needs --gossip\n${usage}`);
@@ -104,6 +108,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       ...(values.ttl !== undefined ? { ttl: Number(values.ttl) } : {}),
       ...(values.upstream ? { upstream: values.upstream } : {}),
       ...(values.prefix ? { prefix: values.prefix } : {}),
+      ...(values.processes !== undefined ? { processes: Number(values.processes) } : {}),
       onError: (err) => ctx.stderr(`kvkit: dns: ${(err as Error)?.message ?? String(err)}`),
     });
     ctx.stdout(`listening on ${formatEndpoint(dns.address)}`);

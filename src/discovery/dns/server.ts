@@ -11,6 +11,7 @@ import { type DnsService, RecordBuilder } from './records.js';
 import { Responder } from './responder.js';
 import { DnsSockets } from './sockets.js';
 import { StateRecords } from './state-records.js';
+import { MAX_DNS_PROCESSES, UdpProcesses } from './udp-processes.js';
 
 /** Docker's record TTL (libnetwork resolver.go), in seconds. */
 export const DEFAULT_DNS_TTL_SECONDS = 600;
@@ -50,6 +51,13 @@ export interface DnsServerOptions {
   onError?: (err: unknown) => void;
   /** The first records must arrive within this (ms). Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * Processes answering UDP, this one included (default 1, at most 64). Node answers datagrams
+   * on one thread; with more, the others share this process's socket, each with its own copy of
+   * the records (kept current from here), and the kernel hands each query to one of them. About
+   * the machine's cores; TCP and the record feed stay in this process.
+   */
+  processes?: number;
 }
 
 export interface DnsServer extends AsyncDisposable {
@@ -91,6 +99,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const stop = new AbortController();
   const onError = opts.onError ?? (() => {});
   let loaded = false;
+  let latest: DnsService[] = [];
+  let group: UdpProcesses | null = null;
   const first = new Promise<void>((resolve, reject) => {
     const feeding = (async () => {
       const report = (err: unknown) => {
@@ -101,6 +111,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       const builder = new RecordBuilder({ networks: o.networks });
       for await (const services of o.feed(stop.signal, report)) {
         responder.setTable(builder.build(services));
+        latest = services;
+        group?.publish(services);
         if (!loaded) {
           loaded = true;
           resolve();
@@ -119,18 +131,28 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     const bound = sockets.address;
     const loop = o.upstreams.find((u) => u.port === bound.port && u.host === bound.host);
     if (loop) throw new InvalidArgumentError(`upstream ${loop.host}:${loop.port} is this server itself`);
+    if (o.processes > 1) {
+      const config = { ttlSeconds: o.ttlSeconds, upstreams: o.upstreams, networks: o.networks };
+      group = await UdpProcesses.start(sockets.udp, o.processes - 1, config, latest, {
+        timeoutMs: o.startTimeoutMs,
+        onError,
+      });
+      group.publish(latest); // what changed while they started
+    }
   } catch (err) {
     stop.abort(err);
     forwarder?.close();
     await sockets?.close();
     throw err;
   }
+  const others = group;
   const running = sockets;
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
       stop.abort();
       forwarder?.close();
+      await others?.close();
       await running.close();
     })();
     return closing;
@@ -145,6 +167,7 @@ interface Valid {
   ttlSeconds: number;
   upstreams: Endpoint[];
   startTimeoutMs: number;
+  processes: number;
 }
 
 function validate(opts: DnsServerOptions): Valid {
@@ -174,7 +197,13 @@ function validate(opts: DnsServerOptions): Valid {
     throw new InvalidArgumentError(
       `startTimeoutMs must be a positive number of ms, got ${String(startTimeoutMs)}`,
     );
+  const processes = opts.processes ?? 1;
+  if (!Number.isInteger(processes) || processes < 1 || processes > MAX_DNS_PROCESSES)
+    throw new InvalidArgumentError(
+      `processes must be a whole number from 1 to ${MAX_DNS_PROCESSES}, got ${String(opts.processes)}`,
+    );
   return {
+    processes,
     feed:
       opts.feed ??
       (opts.gossip
