@@ -8,6 +8,10 @@ import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/types.js';
 import { freePorts, tempDir } from '../raft-runtime/support.js';
 
+/** How often, and how far apart, a restart retries a port another process holds for a moment. */
+const RESTART_ATTEMPTS = 20;
+const RESTART_RETRY_MS = 250;
+
 /** The real command-line entry point: `node --import tsx src/cli/main.ts raft start ...`. */
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
@@ -186,8 +190,22 @@ export class ProcessCluster {
   }
 
   /** Restarts a stopped node from its data dir. */
-  restart(id: string): Promise<NodeProcess> {
-    return this.spawn(id, this.initialCluster ? ['--initial-cluster', this.initialCluster] : []);
+  /**
+   * Starts a stopped node again on its own ports. While it was down another test's port probe
+   * (freeLoopbackPorts binds candidates for a moment) may hold one of them: ADDRESS_IN_USE is
+   * retried for a while, since the node cannot move to other ports. A port held for good still
+   * fails the restart.
+   */
+  async restart(id: string): Promise<NodeProcess> {
+    const args = this.initialCluster ? ['--initial-cluster', this.initialCluster] : [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.spawn(id, args);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ADDRESS_IN_USE' || attempt >= RESTART_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, RESTART_RETRY_MS));
+      }
+    }
   }
 
   proc(id: string): NodeProcess {
