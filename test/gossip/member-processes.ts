@@ -20,6 +20,7 @@ export class MemberProcess {
   private nextId = 1;
   private readonly pending = new Map<number, (reply: Reply) => void>();
   private readonly exited: Promise<void>;
+  private exitReason = '';
 
   constructor(readonly label: string) {
     this.child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
@@ -41,10 +42,20 @@ export class MemberProcess {
       else if (msg.log !== undefined) this.logs.push(msg.log);
       else this.pending.get(msg.id)?.(msg);
     });
-    this.child.stderr?.on('data', () => {});
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    // The tail of stderr, so a process that dies says why in the error its callers get.
+    let stderr = '';
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4096);
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        this.exitReason = `${label} exited (${signal ?? `code ${code}`})${stderr.trim() ? `: ${stderr.trim()}` : ''}`;
+        resolve();
+      }),
+    );
     this.exited.then(() => {
-      for (const resolve of this.pending.values()) resolve({ id: 0, ok: false, error: `${label} exited` });
+      for (const resolve of this.pending.values()) resolve({ id: 0, ok: false, error: this.exitReason });
       this.pending.clear();
     });
   }
@@ -56,6 +67,7 @@ export class MemberProcess {
   /** Sends a command; resolves with its result, rejects with its error (or after `timeoutMs`). */
   async call<T = unknown>(op: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
     await this.ready;
+    if (!this.alive) throw new Error(this.exitReason || `${this.label} exited`);
     const id = this.nextId++;
     const reply = await new Promise<Reply>((resolve) => {
       const timer = setTimeout(() => {

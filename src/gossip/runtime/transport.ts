@@ -153,6 +153,10 @@ export class GossipTransport {
     }
     this.inbound++;
     this.openSockets.add(socket);
+    // For the whole life of the connection, not only while the request is read: the peer may
+    // be gone by the time the answer is written (it gave up while this process was stopped,
+    // or reset on purpose), and an 'error' without a listener would end the process.
+    socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       this.inbound--;
       this.openSockets.delete(socket);
@@ -252,7 +256,8 @@ export function requestFrame(
         new TimeoutError(`gossip member ${formatEndpoint(target)} did not answer within ${timeoutMs} ms`),
       );
     }, timeoutMs);
-    socket.once('error', (err) => {
+    // `on`, not `once`: a second error (while writing the request, say) must not end the process.
+    socket.on('error', (err) => {
       clearTimeout(timer);
       socket.destroy();
       reject(
