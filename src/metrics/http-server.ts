@@ -70,6 +70,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     server.once('error', onError);
     server.listen(endpoint.port, endpoint.host, () => {
       server.off('error', onError);
+      // Later errors (an accept failing with EMFILE, say) are logged, never the process's end.
+      server.on('error', (err) => options.log?.(`metrics listener error: ${err.message}`));
       resolve();
     });
   });

@@ -90,6 +90,9 @@ export async function startClientServer(options: ClientServerOptions): Promise<C
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
+      // Later errors (an accept failing with EMFILE, say) are logged: without a listener an
+      // 'error' on the server would end the process.
+      server.on('error', (err) => options.log?.(`client listener error: ${err.message}`));
       resolve();
     });
   });
