@@ -90,11 +90,6 @@ export class UdpProcesses {
     for (const member of this.#members) member.publish(services);
   }
 
-  /** The processes' ids (for tests and tools that watch them). */
-  get pids(): number[] {
-    return this.#members.flatMap((m) => (m.pid === undefined ? [] : [m.pid]));
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all(this.#members.map((m) => m.close()));
@@ -136,10 +131,6 @@ class UdpProcess {
   constructor(args: SpawnArgs) {
     this.#args = args;
     this.#spawn();
-  }
-
-  get pid(): number | undefined {
-    return this.#child.exitCode === null && this.#child.signalCode === null ? this.#child.pid : undefined;
   }
 
   ready(timeoutMs: number): Promise<void> {
