@@ -287,7 +287,13 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleRecord> {
     for (const p of procs) p.send('join');
     const joined = await Promise.all(procs.map((p) => p.wait('joined', phaseMs())));
     const registered = joined.reduce((s, j) => s + j.nodes, 0);
-    if (registered < opts.nodes) throw new Error(`join: only ${registered} of ${opts.nodes} nodes joined`);
+    if (registered < opts.nodes) {
+      // Why, in the record: the first failure an agent process reported.
+      const why = procs.flatMap((p) => p.stderr.filter((l) => l.startsWith('join failed'))).at(0);
+      throw new Error(
+        `join: only ${registered} of ${opts.nodes} nodes joined${why ? ` (${why.slice(0, 300)})` : ''}`,
+      );
+    }
     if (opts.pattern === 'kvkit') {
       const ready = await follow.until(
         (s) => s.nodes.filter((n) => n.state === 'ready').length >= opts.nodes,

@@ -51,7 +51,11 @@ async function startRaft(): Promise<ScaleStore> {
 }
 
 async function startExternal(kind: 'etcd' | 'consul', heartbeatMs: number): Promise<ScaleStore> {
-  const cluster: RunningCluster = await startCluster(kind, { size: 3 });
+  // Every simulated host connects from 127.0.0.1, where a real deployment has an address per
+  // host: Consul's per-client-address cap (limits.http_max_conns_per_client, 200) would refuse
+  // the 10 agent processes' connections together ("socket hang up"), so it is raised here.
+  const extra = kind === 'consul' ? ['-hcl', 'limits { http_max_conns_per_client = 4096 }'] : [];
+  const cluster: RunningCluster = await startCluster(kind, { size: 3, extra });
   const url = `${kind}://${cluster.endpoints.join(',')}?connectTimeoutMs=30000`;
   const managers: KvkitProcess[] = [];
   try {
