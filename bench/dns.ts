@@ -19,7 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,6 +35,7 @@ import {
 } from '../src/index.js';
 import { Dnsmasq } from './lib/dnsmasq.js';
 import { percentile, printTable, writeResults } from './lib/measure.js';
+import { childrenOf, cpuMsOf } from './lib/proc.js';
 
 const run = promisify(execFile);
 const NAMES = Number(process.env.KVKIT_BENCH_DNS_NAMES ?? 10_000);
@@ -74,18 +75,7 @@ function cpuUs(pid: number | null): number {
     const u = process.cpuUsage();
     return u.user + u.system;
   }
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-  return (ticks * 1e6) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = 100;
-
-/** This process's children, from /proc (the multi-process server's answering processes). */
-function childPids(): number[] {
-  const tasks = readdirSync('/proc/self/task');
-  return tasks.flatMap((tid) =>
-    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
-  );
+  return cpuMsOf(pid) * 1000;
 }
 
 const name = (i: number) => `svc-${String(i).padStart(5, '0')}`;
@@ -261,7 +251,7 @@ async function main(): Promise<void> {
 
     const dns = await startDnsServer({ store, listen: '127.0.0.1:0', ttl: TTL_SECONDS });
     cleanups.push(() => dns.close());
-    const before = new Set(childPids());
+    const before = new Set(childrenOf('self'));
     const multi = await startDnsServer({
       store,
       listen: '127.0.0.1:0',
@@ -269,7 +259,7 @@ async function main(): Promise<void> {
       processes: PROCESSES,
     });
     cleanups.push(() => multi.close());
-    const multiPids = childPids().filter((pid) => !before.has(pid));
+    const multiPids = childrenOf('self').filter((pid) => !before.has(pid));
     const dnsmasq = await Dnsmasq.start([], [`--addn-hosts=${hostsFile}`, `--local-ttl=${TTL_SECONDS}`]);
     cleanups.push(() => dnsmasq.stop());
     const MULTI = `kvkit ×${PROCESSES}`;

@@ -26,9 +26,10 @@ import {
   type Task,
 } from '../../src/index.js';
 import { KvkitProcess } from '../../test/discovery/cli-process.js';
+import { cpuMsOf } from '../lib/proc.js';
 import type { AgentsConfig, AgentsLine } from './agents.js';
 import { StateFollower } from './follow.js';
-import { cpuMsOf, type ScaleStore, type StoreKind, startScaleStore } from './stores.js';
+import { type ScaleStore, type StoreKind, startScaleStore } from './stores.js';
 
 export type Pattern = 'kvkit' | 'libkv';
 

@@ -6,7 +6,6 @@
  *   images) through kvkit's backend, with two `kvkit manager run` processes; the store's Raft
  *   leader is SIGKILLed (`docker kill -s KILL`).
  */
-import { readFileSync } from 'node:fs';
 import { KvkitProcess } from '../../test/discovery/cli-process.js';
 import { leaderOf, type RunningCluster, startCluster } from '../../test/integration/clusters.js';
 import { ProcessCluster } from '../../test/raft-cluster/processes.js';
@@ -83,16 +82,4 @@ async function startExternal(kind: 'etcd' | 'consul', heartbeatMs: number): Prom
       await cluster.close();
     },
   };
-}
-
-const CLOCK_TICKS = 100;
-
-/** CPU time (user + system) a process used so far, in ms; 0 once it is gone. */
-export function cpuMsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
 }

@@ -4,10 +4,11 @@
  * never outlive the server. To ask one of them and not the server's own process, the test stops
  * the server's process (SIGSTOP): then only the others can read the socket.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { childrenOf } from '../../../bench/lib/proc.js';
 import { delay } from '../../../src/conformance/helpers.js';
 import { createStore, type NetworkState, openNetworkState, type Store } from '../../../src/index.js';
 import { KvkitProcess } from '../cli-process.js';
@@ -15,22 +16,6 @@ import { bare, DnsFixture, dig, digUntil, ipsOf } from './support.js';
 
 /** A deadline against hangs: records normally reach every process within milliseconds. */
 const WAIT_MS = 60_000;
-
-/** The children of `pid`, from /proc. */
-function childrenOf(pid: number): number[] {
-  const tasks = readdirSync(`/proc/${pid}/task`);
-  return tasks.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map(Number);
-    } catch {
-      return []; // the thread ended meanwhile
-    }
-  });
-}
 
 /** The process state letter from /proc (S sleeping, T stopped, Z zombie, ...); '' when gone. */
 function stateOf(pid: number): string {
