@@ -16,6 +16,10 @@ let failed = 0;
 let skipped = 0;
 let files = 0;
 const problems = [];
+/** Why each failed test failed, in brief: the tail of a CI log is often all a reader gets. */
+const reasons = [];
+const MAX_REASON_LINES = 20;
+const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
 
 const args = process.argv.slice(2);
 let runnerStatus = 0;
@@ -40,6 +44,14 @@ for (const file of args) {
     const tests = suite.assertionResults ?? [];
     const count = (status) => tests.filter((t) => t.status === status).length;
     passed += count('passed');
+    for (const test of tests.filter((t) => t.status === 'failed')) {
+      const lines = plain((test.failureMessages ?? []).join('\n'))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('at '));
+      reasons.push(`why: ${test.fullName ?? test.title}`);
+      for (const line of lines.slice(0, 6)) reasons.push(`  ${line.slice(0, 400)}`);
+    }
     if (suite.status === 'failed') {
       const notPassed = tests.length - count('passed');
       const counted = Math.max(1, notPassed);
@@ -66,6 +78,8 @@ if (passed + failed === 0) {
   problems.push('no test ran');
   failed = 1;
 }
+for (const line of reasons.slice(0, MAX_REASON_LINES)) console.log(line);
+if (reasons.length > MAX_REASON_LINES) console.log(`  (${reasons.length - MAX_REASON_LINES} more lines of reasons in the report)`);
 for (const line of problems) console.log(line);
 console.log(`${files} test files`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -43,12 +43,17 @@ export interface LinearizableReadsOptions {
   backend: BackendName;
   /** The store's connect timeout: how long a call waits for an absent member (ms). */
   connectTimeoutMs?: number;
+  /** The faults injected, in order (default FAULTS). */
+  faults?: Fault[];
 }
 
 /** One fault on one member, by role at the time it is chosen. */
-type Fault = { action: 'kill' | 'stop' | 'freeze' | 'hiccup' | 'isolate'; target: 'leader' | 'follower' };
+export type Fault = {
+  action: 'kill' | 'stop' | 'freeze' | 'hiccup' | 'isolate';
+  target: 'leader' | 'follower';
+};
 
-const FAULTS: Fault[] = [
+export const FAULTS: Fault[] = [
   { action: 'isolate', target: 'follower' },
   { action: 'kill', target: 'leader' },
   { action: 'hiccup', target: 'follower' },
@@ -98,6 +103,29 @@ async function listOnceServing(store: Store, prefix: string) {
   }
 }
 
+/**
+ * A failed verdict in brief: the faults (ms from the start) and the counterexample's ops, each
+ * with its client's member, its times and its answer.
+ */
+function whyNot(
+  verdict: ReturnType<typeof checkLinearizability>,
+  injected: string[],
+  members: string[],
+  started: number,
+): string {
+  if (verdict.timedOut) return `check timed out; faults: ${injected.join('; ')}`;
+  const at = (t: number | null) => (t === null ? 'never' : String(Math.round(t - started)));
+  const ops = (verdict.counterexample ?? []).slice(-8).map((op) => {
+    const member = members[Math.floor(op.process / CLIENTS_PER_MEMBER)];
+    return `p${op.process}(${member}) ${op.f} ${JSON.stringify(op.input)} -> ${JSON.stringify(op.output)} [${at(op.call)}..${at(op.ret)}]`;
+  });
+  return [
+    `NOT LINEARIZABLE; faults: ${injected.join('; ')}`,
+    `key ${verdict.counterexample?.[0]?.key}, last ops:`,
+    ...ops,
+  ].join('\n');
+}
+
 /** Runs the whole test; resolves when the history checked out (assertions inside). */
 export async function checkLinearizableReads(options: LinearizableReadsOptions): Promise<void> {
   const { kind, backend } = options;
@@ -116,9 +144,11 @@ export async function checkLinearizableReads(options: LinearizableReadsOptions):
     const started = performance.now();
     try {
       await sleep(SETTLE_MS);
-      for (const [round, fault] of FAULTS.entries()) {
+      for (const [round, fault] of (options.faults ?? FAULTS).entries()) {
         const member = await pick(cluster, fault.target, round);
-        injected.push(`${fault.action} ${fault.target} ${member.name}`);
+        injected.push(
+          `${fault.action} ${fault.target} ${member.name} @${Math.round(performance.now() - started)}`,
+        );
         await inject(member, fault);
         await sleep(fault.action === 'hiccup' ? HICCUP_MS : SETTLE_MS);
       }
@@ -137,8 +167,21 @@ export async function checkLinearizableReads(options: LinearizableReadsOptions):
     const verdict = checkLinearizability(history, { timeoutMs: 60_000 });
     report(kind, `checked ${history.length} ops in ${Math.round(performance.now() - checkStarted)} ms`);
     if (!verdict.ok) report(kind, `NOT LINEARIZABLE: ${JSON.stringify(verdict).slice(0, 4000)}`);
-    // An undecided check fails too: `timedOut` would show up in the verdict.
-    expect(verdict).toEqual({ ok: true });
+    // An undecided check fails too: `timedOut` would show up in the verdict. The message says
+    // why in a few lines (the tail of a CI log may be all a reader sees).
+    expect(
+      verdict,
+      verdict.ok
+        ? ''
+        : whyNot(
+            verdict,
+            injected,
+            cluster.members.map((m) => m.name),
+            started,
+          ),
+    ).toEqual({
+      ok: true,
+    });
 
     // Not a vacuous pass: reads, writes and swaps completed on every register, around the faults.
     const completed = (f: string) => history.filter((op) => op.f === f && op.ret !== null).length;
