@@ -22,6 +22,8 @@ switch (job) {
     say('locked');
     await new Promise(() => {});
     break;
+  case 'open': // opening (and closing) is the whole job
+    break;
   case 'put':
     await store.put('shared/watched', arg);
     break;

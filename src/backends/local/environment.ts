@@ -4,6 +4,7 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import { checkLmdbFile } from '../../lmdb/file-check.js';
 import { DataCorruptError, InvalidArgumentError, NotReachableError } from '../../store/errors.js';
 import { lmdbKey } from './lmdb-keys.js';
+import { WriterGate } from './writer-gate.js';
 
 /** One stored key: the full key (LMDB keys of long keys are hashed), value, revision, expiry. */
 export interface StoredRecord {
@@ -33,6 +34,7 @@ export class LocalEnvironment {
   static readonly #open = new Map<string, LocalEnvironment>();
   readonly path: string;
   readonly #root: RootDatabase;
+  readonly #gate: WriterGate;
   readonly kv: Database<StoredRecord, string>;
   readonly #expiry: Database<string, string>;
   readonly #meta: Database<number | string, string>;
@@ -68,9 +70,29 @@ export class LocalEnvironment {
     }
     // Before LMDB maps it: a truncated or garbage file would crash the process (SIGBUS/SIGSEGV).
     checkLmdbFile(file);
-    const existed = existsSync(file);
+    this.#gate = new WriterGate(path);
     try {
-      this.#root = open({ path: file, maxDbs: 4, permissionsMode: 0o600 } as Parameters<typeof open>[0]);
+      // Opened holding the gate: an open while another process commits can lose that commit.
+      const opened = this.#gate.holdSync(() => LocalEnvironment.#openFile(file));
+      this.#root = opened.root;
+      this.kv = opened.kv;
+      this.#expiry = opened.expiry;
+      this.#meta = opened.meta;
+    } catch (err) {
+      void this.#gate.close();
+      throw err;
+    }
+    this.#seenRevision = this.revision();
+    this.#sweeper = setInterval(() => void this.#sweep(), SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  /** Opens the LMDB file and its databases, stamping or checking the format. */
+  static #openFile(file: string) {
+    const existed = existsSync(file);
+    let root: RootDatabase;
+    try {
+      root = open({ path: file, maxDbs: 4, permissionsMode: 0o600 } as Parameters<typeof open>[0]);
     } catch (err) {
       const message = `cannot open local store file ${file}: ${(err as Error).message}`;
       throw existed
@@ -78,62 +100,19 @@ export class LocalEnvironment {
         : new NotReachableError(message, { cause: err });
     }
     try {
-      this.#checkForeign(file);
-      this.kv = this.#root.openDB<StoredRecord, string>({ name: 'kv' });
-      this.#expiry = this.#root.openDB<string, string>({ name: 'expiry' });
-      this.#meta = this.#root.openDB<number | string, string>({ name: 'meta' });
-      this.#adoptFormat(file);
+      checkForeign(root, file);
+      const kv = root.openDB<StoredRecord, string>({ name: 'kv' });
+      const expiry = root.openDB<string, string>({ name: 'expiry' });
+      const meta = root.openDB<number | string, string>({ name: 'meta' });
+      adoptFormat(file, root, kv, expiry, meta);
+      return { root, kv, expiry, meta };
     } catch (err) {
-      void this.#root.close();
+      void root.close();
       if (err instanceof DataCorruptError) throw err;
       throw new DataCorruptError(`${file} is not a kvkit local store: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    this.#seenRevision = this.revision();
-    this.#sweeper = setInterval(() => void this.#sweep(), SWEEP_MS);
-    this.#sweeper.unref();
-  }
-
-  /** Another program's LMDB file (the Raft log, say) holds databases this store never makes. */
-  #checkForeign(file: string): void {
-    const names = [...this.#root.getKeys({ limit: 100 })].map(String);
-    const strangers = names.filter((name) => !OUR_DATABASES.has(name));
-    if (strangers.length > 0) {
-      throw new DataCorruptError(
-        `${file} is an LMDB file of another program (it holds ${strangers.slice(0, 5).join(', ')}), ` +
-          'not a kvkit local store. Refusing to open it; nothing was changed.',
-      );
-    }
-  }
-
-  /**
-   * Stamps a new file with FORMAT; a file of the first format (no stamp; long keys under the
-   * old slot scheme) is brought to this one in one transaction; a file of another format is refused.
-   */
-  #adoptFormat(file: string): void {
-    const format = this.#meta.get('format');
-    if (format === FORMAT) return;
-    if (format !== undefined) {
-      throw new DataCorruptError(
-        `${file} has format ${JSON.stringify(format)}; this kvkit reads ${FORMAT}. Refusing to open it.`,
-      );
-    }
-    this.#root.transactionSync(() => {
-      if (this.#meta.get('format') === FORMAT) return;
-      for (const { key, value } of this.kv.getRange({})) {
-        if (typeof value?.k !== 'string') throw new DataCorruptError(`${file}: a record without its key`);
-        if (key !== lmdbKey(value.k)) {
-          this.kv.removeSync(key);
-          this.kv.putSync(lmdbKey(value.k), value);
-        }
-      }
-      this.#expiry.clearSync();
-      for (const { value } of this.kv.getRange({})) {
-        if (value.e !== undefined) this.#expiry.putSync(expiryKey(value.e, value.k), value.k);
-      }
-      this.#meta.putSync('format', FORMAT);
-    });
   }
 
   revision(): number {
@@ -165,13 +144,17 @@ export class LocalEnvironment {
    * revision is used) plus a result; watchers are told once the commit is on disk.
    */
   async write<T>(change: (tx: WriteScope) => { changed: string[]; result: T }): Promise<T> {
-    const outcome = await this.#root.transaction(() => {
-      const scope = new WriteScope(this, this.revision() + 1);
-      const out = change(scope);
-      if (out.changed.length > 0) this.#meta.putSync('revision', scope.revision);
+    // Holding the gate, so no process opens the file while this commits (see WriterGate).
+    const outcome = await this.#gate.hold(async () => {
+      const out = await this.#root.transaction(() => {
+        const scope = new WriteScope(this, this.revision() + 1);
+        const result = change(scope);
+        if (result.changed.length > 0) this.#meta.putSync('revision', scope.revision);
+        return result;
+      });
+      await this.#root.flushed;
       return out;
     });
-    await this.#root.flushed;
     if (outcome.changed.length > 0) this.#emit(outcome.changed);
     return outcome.result;
   }
@@ -215,6 +198,7 @@ export class LocalEnvironment {
     if (this.#poller) clearInterval(this.#poller);
     this.#listeners.clear();
     await this.#root.close();
+    await this.#gate.close();
   }
 
   #emit(keys: string[] | null): void {
@@ -273,6 +257,53 @@ export class WriteScope {
   remove(key: string): boolean {
     return this.env.removeRecord(key);
   }
+}
+
+/** Another program's LMDB file (the Raft log, say) holds databases this store never makes. */
+function checkForeign(root: RootDatabase, file: string): void {
+  const names = [...root.getKeys({ limit: 100 })].map(String);
+  const strangers = names.filter((name) => !OUR_DATABASES.has(name));
+  if (strangers.length > 0) {
+    throw new DataCorruptError(
+      `${file} is an LMDB file of another program (it holds ${strangers.slice(0, 5).join(', ')}), ` +
+        'not a kvkit local store. Refusing to open it; nothing was changed.',
+    );
+  }
+}
+
+/**
+ * Stamps a new file with FORMAT; a file of the first format (no stamp; long keys under the
+ * old slot scheme) is brought to this one in one transaction; a file of another format is refused.
+ */
+function adoptFormat(
+  file: string,
+  root: RootDatabase,
+  kv: Database<StoredRecord, string>,
+  expiry: Database<string, string>,
+  meta: Database<number | string, string>,
+): void {
+  const format = meta.get('format');
+  if (format === FORMAT) return;
+  if (format !== undefined) {
+    throw new DataCorruptError(
+      `${file} has format ${JSON.stringify(format)}; this kvkit reads ${FORMAT}. Refusing to open it.`,
+    );
+  }
+  root.transactionSync(() => {
+    if (meta.get('format') === FORMAT) return;
+    for (const { key, value } of kv.getRange({})) {
+      if (typeof value?.k !== 'string') throw new DataCorruptError(`${file}: a record without its key`);
+      if (key !== lmdbKey(value.k)) {
+        kv.removeSync(key);
+        kv.putSync(lmdbKey(value.k), value);
+      }
+    }
+    expiry.clearSync();
+    for (const { value } of kv.getRange({})) {
+      if (value.e !== undefined) expiry.putSync(expiryKey(value.e, value.k), value.k);
+    }
+    meta.putSync('format', FORMAT);
+  });
 }
 
 function isExpired(record: StoredRecord): boolean {
