@@ -10,6 +10,9 @@ import { KvkitProcess } from '../../test/discovery/cli-process.js';
 import { leaderOf, type RunningCluster, startCluster } from '../../test/integration/clusters.js';
 import { ProcessCluster } from '../../test/raft-cluster/processes.js';
 
+/** How long the leader kill looks for the leader before it gives up (ms). */
+const LEADER_SEARCH_MS = 60_000;
+
 export type StoreKind = 'raft' | 'etcd' | 'consul';
 
 export interface ScaleStore {
@@ -72,8 +75,19 @@ async function startExternal(kind: 'etcd' | 'consul', heartbeatMs: number): Prom
     url,
     managerPids: () => managers.filter((m) => m.alive).map((m) => m.child.pid ?? 0),
     async killLeader() {
-      const leader = await leaderOf(cluster);
-      if (!leader) throw new Error(`${kind}: no leader to kill`);
+      // Under the full load a member may not answer the probe in time: ask again for a while.
+      const deadline = performance.now() + LEADER_SEARCH_MS;
+      let leader = await leaderOf(cluster);
+      let asked = 1;
+      while (!leader && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1000));
+        leader = await leaderOf(cluster);
+        asked++;
+      }
+      if (!leader)
+        throw new Error(
+          `${kind}: no member said it leads (asked ${asked} times in ${LEADER_SEARCH_MS / 1000} s)`,
+        );
       await leader.kill();
       return `${kind} leader ${leader.name}`;
     },
