@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { literalFirstLookup } from '../../net/udp-lookup.js';
 import type { Endpoint } from '../../store/endpoints.js';
 import { KVError } from '../../store/errors.js';
 import type { Responder } from './responder.js';
@@ -54,7 +55,8 @@ export class DnsSockets {
       const udp = dgram.createSocket({
         type: family === 6 ? 'udp6' : 'udp4',
         recvBufferSize: UDP_RECV_BUFFER_BYTES,
-        lookup: literalAddress,
+        // Replies go to the query's source, an IP literal: no deferred lookup per send.
+        lookup: literalFirstLookup,
       });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -184,17 +186,4 @@ export function answerUdp(udp: dgram.Socket, responder: Responder, onError: (err
     else send(reply, from);
   });
   udp.on('error', onError);
-}
-
-/**
- * The socket's address lookup: a reply goes to the address the query came from, an IP literal,
- * so it is used as is — synchronously, where Node's default `dns.lookup` defers every send by a
- * tick (measured: 12 % more queries/s from one process).
- */
-function literalAddress(
-  address: string,
-  _family: unknown,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  callback(null, address, isIP(address));
 }

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { literalFirstLookup } from '../../net/udp-lookup.js';
 import { AddressInUseError } from '../../raft/runtime/errors.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../../store/endpoints.js';
 import { NotReachableError, TimeoutError } from '../../store/errors.js';
@@ -57,7 +58,8 @@ export class GossipTransport {
   ): Promise<GossipTransport> {
     const { host, port } = parseEndpoint(bind, 7946, { listening: true });
     for (let attempt = 0; ; attempt++) {
-      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+      // A literal-first lookup sends at once: a leave sent just before close() is not dropped.
+      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalFirstLookup });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once('error', reject);
